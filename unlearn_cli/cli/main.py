@@ -1,0 +1,82 @@
+"""The Typer application, built by a factory so tests can build it afresh.
+
+Commands live one module per group and are imported here by name only: their heavy imports
+(torch) happen inside the command functions, so `gan-unlearn --help` starts fast.
+"""
+from __future__ import annotations
+
+import typer
+
+from unlearn_cli import __version__
+from unlearn_cli.cli import common
+
+PLUGIN_PANEL = "Plugins"
+
+# (command name, module, function) of the built-in commands, in help order.
+BUILTIN_COMMANDS = [
+    ("list-plugins", "unlearn_cli.cli.plugins_cmd", "list_plugins"),
+    ("info", "unlearn_cli.cli.info_cmd", "info"),
+]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"gan-unlearn {__version__}")
+        raise typer.Exit()
+
+
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Make a pre-trained GAN stop producing something (Adapt-then-Unlearn)."""
+    common.set_debug(debug)
+
+
+def create_app(with_plugins: bool = True) -> typer.Typer:
+    import importlib
+
+    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
+                      add_completion=False, rich_markup_mode="rich")
+    app.callback()(_root)
+    for name, module, attr in BUILTIN_COMMANDS:
+        fn = getattr(importlib.import_module(module), attr)
+        app.command(name)(common.guarded(fn))
+    if with_plugins:
+        _add_plugin_commands(app)
+    return app
+
+
+def _command_name(info) -> str:
+    if info.name:
+        return info.name
+    return info.callback.__name__.lower().replace("_", "-")
+
+
+def _add_plugin_commands(app: typer.Typer) -> None:
+    """Let plugins add commands; a name that is already taken is reported and not added."""
+    from unlearn_cli.plugins import call_hook, get_registry
+
+    taken = {_command_name(c) for c in app.registered_commands}
+    registry = get_registry()
+    before = len(app.registered_commands)
+    for info, _ in call_hook(registry, "register_commands", app=app):
+        added = app.registered_commands[before:]
+        del app.registered_commands[before:]
+        for cmd in added:
+            name = _command_name(cmd)
+            if name in taken:
+                common.warn(f"plugin '{info.name}' ({info.dist}) tried to add command '{name}', "
+                            f"which already exists; it was not added")
+                continue
+            taken.add(name)
+            cmd.rich_help_panel = PLUGIN_PANEL
+            cmd.callback = common.guarded(cmd.callback)
+            app.registered_commands.append(cmd)
+        before = len(app.registered_commands)
+
+
+def main() -> None:
+    app = create_app()
+    app(prog_name="gan-unlearn")

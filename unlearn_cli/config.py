@@ -1,0 +1,144 @@
+"""Options: YAML file + command-line flags -> one validated config object. Defaults live here.
+
+Precedence: built-in defaults < ``--config FILE.yaml`` < flags given on the command line.
+An unknown key, a wrong type, a negative or non-finite number is a one-line UnlearnError naming
+the key. The resolved config is saved with every run (``config.yaml`` in the run folder).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal, Optional, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from unlearn_cli.errors import UnlearnError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite(cls, value: Any, info) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise ValueError("must not be negative")
+        return value
+
+
+class TrainOptions(StrictModel):
+    """The adversarial loop's options, shared by adapt, unlearn and train."""
+
+    batch: int = 16
+    lr: float = 0.002
+    beta1: float = 0.0
+    beta2: float = 0.99
+    r1_gamma: float = 0.05
+    r1_interval: int = 16
+    ema_decay: float = 0.995
+    checkpoint_every: int = 0  # 0 = only at the end of a stage
+    log_every: int = 10
+
+
+class RunConfig(StrictModel):
+    """Everything `gan-unlearn run/adapt/unlearn` needs. Flags and YAML keys use these names."""
+
+    gan: str = "stylegan2"
+    ckpt: Optional[str] = None  # None: the bundled digits model
+    method: str = "adapt-then-unlearn"
+    # negatives
+    source: str = "classifier"
+    neg: Optional[str] = None  # folder of negative images (implies source=folder)
+    classifier: str = "digits"
+    classifier_path: Optional[str] = None
+    target: str = "8"
+    threshold: float = 0.9
+    candidates: int = 2000  # samples generated to look for negatives / positives
+    max_negatives: int = 32
+    pick: Optional[str] = None
+    pick_file: Optional[str] = None
+    # stage 1: adapt
+    adapt_iters: int = 300
+    adapted_models: int = 1
+    ewc_lambda: float = 1.0  # multiplies the Fisher normalised to mean 1 (scale-free)
+    fisher_samples: int = 32
+    # stage 2: unlearn
+    unlearn_iters: int = 1500
+    repulsion: str = "exp"
+    gamma: float = 1.0
+    alpha: float = 1.0
+    eps: float = 1e-3
+    # extrapolation baseline (method "extrapolation")
+    extrapolation_strength: float = 0.5  # g = -strength in theta_G + g (theta_N - theta_G)
+    # evaluation
+    eval_samples: int = 2000
+    # run
+    train: TrainOptions = TrainOptions()
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    seed: int = 0
+    out: Optional[str] = None
+    overwrite: bool = False
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "config"
+    if first["type"] == "extra_forbidden":
+        return f"unknown config key '{key}'"
+    value = first.get("input")
+    return f"config key '{key}': {first['msg'].lower()} (got {value!r})"
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnlearnError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UnlearnError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UnlearnError(f"config file {path} is not valid YAML{where}; fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UnlearnError(f"config file {path} must hold a mapping of option: value")
+    return data
+
+
+def resolve(model: type[T], config_file: str | Path | None = None,
+            overrides: dict[str, Any] | None = None) -> T:
+    """Defaults, then the YAML file, then the flags that were actually given (not None)."""
+    data: dict[str, Any] = read_yaml(config_file) if config_file else {}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if "." in key:  # nested, e.g. train.batch
+            outer, inner = key.split(".", 1)
+            section = data.setdefault(outer, {})
+            if not isinstance(section, dict):
+                raise UnlearnError(f"config key '{outer}' must be a mapping")
+            section[inner] = value
+        else:
+            data[key] = value
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise UnlearnError(_describe(exc) + "; fix it in the config file or flag") from None
+
+
+def to_yaml(config: BaseModel) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
