@@ -94,3 +94,43 @@ class ImportedCheckpoint:
 # Optional training extras (the core's loop uses them when present, never checks the arch name):
 #   generate_for_training(G, z) -> images       e.g. StyleGAN2 style mixing
 #   generator_regularizer(G, batch_size, step) -> scalar tensor or None   e.g. path length
+
+
+@dataclass
+class SampleSets:
+    """What a negative source returns.
+
+    negatives:   float tensor [N, C, H, W] in [-1, 1]: the samples to forget.
+    positives:   float tensor [M, C, H, W] in [-1, 1]: what unlearning trains on.
+    positives_note: one sentence on how positives were chosen (shown in the report).
+    stats:       JSON-serialisable facts (tried, flagged, class counts, ...).
+    """
+
+    negatives: Any
+    positives: Any
+    positives_note: str = ""
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class SourceContext:
+    """What the core hands a negative source's ``collect(context)``.
+
+    generate(n, seed) -> images [n, C, H, W] in [-1, 1] from the pre-trained generator, batched,
+                         deterministic for a seed (the core owns the model and the device).
+    classifier:  a loaded classifier (see plugins/classifiers) or None.
+    resolution, channels: what the GAN makes; images must be converted to this.
+    options:     the run's resolved config as a dict (neg, target, threshold, candidates,
+                 max_negatives, pick, pick_file, seed, ...).
+    out_dir:     the run folder; sources save what the user should see (e.g. the numbered grid).
+    ask(prompt) -> str: reads an answer from the terminal (tests replace it).
+    """
+
+    generate: Any
+    classifier: Any
+    resolution: int
+    channels: int
+    options: dict
+    out_dir: Any
+    ask: Any = None
+    device: str = "cpu"
