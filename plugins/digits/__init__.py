@@ -1,0 +1,28 @@
+"""Built-in dataset plugin `digits`: scikit-learn's bundled handwritten digits (no download).
+
+1797 greyscale images of 8x8 pixels (values 0..16), ten classes "0".."9", upsampled bilinearly
+to the resolution asked for. See docs/digits.md. The bundled digits classifiers (classifier
+kinds `digits` and `digits-judge`, registered by the `classifiers` plugin) keep their weights in
+``weights/`` beside this file. Importing this module is cheap: no torch, no scikit-learn.
+"""
+from unlearn_cli import hookimpl
+from unlearn_cli.api import ComponentSpec
+
+_DATA = "unlearn_cli_plugins.digits.data"
+
+
+@hookimpl
+def register_datasets():
+    return [
+        ComponentSpec(
+            "digits",
+            "scikit-learn's 1797 handwritten digits, 8x8 upsampled bilinearly (bundled, no download)",
+            f"{_DATA}:load",
+            options={
+                "classes": [str(i) for i in range(10)],
+                "count": 1797,
+                "native_resolution": 8,
+                "split": f"{_DATA}:split",
+            },
+        )
+    ]
