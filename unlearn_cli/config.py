@@ -47,8 +47,8 @@ class TrainOptions(StrictModel):
 class RunConfig(StrictModel):
     """Everything `gan-unlearn run/adapt/unlearn` needs. Flags and YAML keys use these names."""
 
-    gan: str = "stylegan2"
-    ckpt: Optional[str] = None  # None: the bundled digits model
+    gan: Optional[str] = None  # None: read from our model files; stylegan2 for foreign ones
+    ckpt: str = "bundled:digits"  # a path, or bundled:NAME (a dataset plugin's shipped model)
     method: str = "adapt-then-unlearn"
     # negatives
     source: str = "classifier"
@@ -76,6 +76,7 @@ class RunConfig(StrictModel):
     extrapolation_strength: float = 0.5  # g = -strength in theta_G + g (theta_N - theta_G)
     # evaluation
     eval_samples: int = 2000
+    reference: Optional[str] = None  # real images for FID: a dataset plugin name or a folder
     # run
     train: TrainOptions = TrainOptions()
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -142,3 +143,18 @@ def to_yaml(config: BaseModel) -> str:
     import yaml
 
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+class TrainConfig(StrictModel):
+    """`gan-unlearn train`: plain adversarial training on real images (a dataset plugin or folder)."""
+
+    gan: str = "stylegan2"
+    data: str = "digits"  # a dataset plugin name or a folder of images
+    arch: dict[str, Any] = {}  # the gan plugin's architecture config (its defaults fill the rest)
+    iters: int = 3000
+    train: TrainOptions = TrainOptions(batch=32)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    seed: int = 0
+    out: Optional[str] = None
+    overwrite: bool = False

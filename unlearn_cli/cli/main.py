@@ -15,6 +15,10 @@ PLUGIN_PANEL = "Plugins"
 # (command name, module, function) of the built-in commands, in help order.
 BUILTIN_COMMANDS = [
     ("list-plugins", "unlearn_cli.cli.plugins_cmd", "list_plugins"),
+    ("run", "unlearn_cli.cli.run_cmd", "run"),
+    ("adapt", "unlearn_cli.cli.run_cmd", "adapt"),
+    ("unlearn", "unlearn_cli.cli.run_cmd", "unlearn"),
+    ("train", "unlearn_cli.cli.train_cmd", "train"),
     ("info", "unlearn_cli.cli.info_cmd", "info"),
 ]
 

@@ -1,0 +1,81 @@
+"""`gan-unlearn run | adapt | unlearn`: thin wrappers over unlearn_cli.engine.pipeline.
+
+All three share one set of options (every one also settable in the YAML file given by --config);
+flags that are not given leave the file's value or the default in place.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+_P = "Negatives"
+_M = "Method"
+_T = "Training"
+
+
+def _make(mode: str):
+    def command(
+        config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options; flags override it."),
+        gan: Optional[str] = typer.Option(None, help="GAN plugin for foreign checkpoints (default stylegan2)."),
+        ckpt: Optional[str] = typer.Option(None, help="Checkpoint path or bundled:NAME (default: bundled:digits)."),
+        neg: Optional[str] = typer.Option(None, help="Folder of negative images (implies --source folder).", rich_help_panel=_P),
+        source: Optional[str] = typer.Option(None, help="Negative source: folder, classifier, manual.", rich_help_panel=_P),
+        classifier: Optional[str] = typer.Option(None, help="Classifier plugin (default: digits).", rich_help_panel=_P),
+        classifier_path: Optional[str] = typer.Option(None, help="File for the classifier (e.g. TorchScript).", rich_help_panel=_P),
+        target: Optional[str] = typer.Option(None, help="Class or attribute to forget (default: 8).", rich_help_panel=_P),
+        threshold: Optional[float] = typer.Option(None, help="Classifier probability that flags a negative.", rich_help_panel=_P),
+        candidates: Optional[int] = typer.Option(None, help="Samples generated to find negatives/positives.", rich_help_panel=_P),
+        max_negatives: Optional[int] = typer.Option(None, help="At most this many negatives.", rich_help_panel=_P),
+        pick: Optional[str] = typer.Option(None, help="manual source: numbers of undesired samples, e.g. 3,7,12.", rich_help_panel=_P),
+        pick_file: Optional[str] = typer.Option(None, help="manual source: file with those numbers.", rich_help_panel=_P),
+        method: Optional[str] = typer.Option(None, help="adapt-then-unlearn, finetune, extrapolation.", rich_help_panel=_M),
+        repulsion: Optional[str] = typer.Option(None, help="Repulsion variant: exp, l2, inverse.", rich_help_panel=_M),
+        gamma: Optional[float] = typer.Option(None, help="Weight of the repulsion term.", rich_help_panel=_M),
+        alpha: Optional[float] = typer.Option(None, help="exp repulsion's alpha.", rich_help_panel=_M),
+        adapt_iters: Optional[int] = typer.Option(None, help="Stage 1 steps.", rich_help_panel=_M),
+        adapted_models: Optional[int] = typer.Option(None, help="Number of adapted models (seeds).", rich_help_panel=_M),
+        ewc_lambda: Optional[float] = typer.Option(None, help="EWC weight (Fisher normalised to mean 1).", rich_help_panel=_M),
+        unlearn_iters: Optional[int] = typer.Option(None, help="Stage 2 steps.", rich_help_panel=_M),
+        adapted: Optional[List[Path]] = typer.Option(None, help="unlearn: adapted model file(s) from `adapt`.", rich_help_panel=_M),
+        batch: Optional[int] = typer.Option(None, help="Batch size.", rich_help_panel=_T),
+        lr: Optional[float] = typer.Option(None, help="Adam learning rate.", rich_help_panel=_T),
+        device: Optional[str] = typer.Option(None, help="auto, cpu or cuda.", rich_help_panel=_T),
+        precision: Optional[str] = typer.Option(None, help="fp32 or bf16.", rich_help_panel=_T),
+        seed: Optional[int] = typer.Option(None, help="Random seed.", rich_help_panel=_T),
+        eval_samples: Optional[int] = typer.Option(None, help="Samples for PUL and FID."),
+        reference: Optional[str] = typer.Option(None, help="Real images for FID: dataset plugin or folder."),
+        out: Optional[str] = typer.Option(None, help="Run folder (default: runs/run-TIMESTAMP)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Allow a non-empty --out."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    ) -> None:
+        from unlearn_cli.config import RunConfig, resolve
+        from unlearn_cli.engine.pipeline import run
+        from unlearn_cli.errors import UnlearnError
+
+        flags = {k: v for k, v in locals().items()
+                 if k not in ("config", "adapted", "quiet", "batch", "lr", "overwrite")}
+        flags.update({"train.batch": batch, "train.lr": lr, "overwrite": overwrite or None})
+        if adapted and mode != "unlearn":
+            raise UnlearnError("--adapted is for `gan-unlearn unlearn`; `run` adapts by itself")
+        if mode == "unlearn" and not adapted:
+            raise UnlearnError("`unlearn` needs --adapted FILE (made by `gan-unlearn adapt`)")
+        options = resolve(RunConfig, config, flags)
+        metrics = run(options, show_progress=not quiet, mode=mode, adapted_files=adapted or [],
+                      ask=lambda prompt: typer.prompt(prompt))
+        from unlearn_cli.cli.summary import print_summary
+
+        print_summary(metrics)
+
+    command.__doc__ = {
+        "run": "Adapt to the negatives, unlearn them, and evaluate (the whole method).",
+        "adapt": "Stage 1 only: adapt copies of the GAN to the negatives (writes adapted*.safetensors).",
+        "unlearn": "Stage 2 only: unlearn, repelled from --adapted model files.",
+    }[mode]
+    return command
+
+
+run = _make("run")
+adapt = _make("adapt")
+unlearn = _make("unlearn")

@@ -1,0 +1,27 @@
+"""The table printed at the end of a run."""
+from __future__ import annotations
+
+
+def print_summary(metrics: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"gan-unlearn: {metrics.get('method', '')} -> {metrics.get('out_dir', '')}",
+                  show_header=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value")
+    table.add_row("negatives used", str(metrics.get("negatives")))
+    table.add_row("positives used", str(metrics.get("positives")))
+    ev = metrics.get("eval") or {}
+    if ev:
+        table.add_row("target", str(ev.get("target")))
+        table.add_row(f"target samples before / after (of {ev['samples']})",
+                      f"{ev['target_count_before']} / {ev['target_count_after']}")
+        table.add_row("PUL %", "-" if ev.get("pul") is None else f"{ev['pul']:.1f}")
+        if "fid_before" in ev:
+            table.add_row("classifier-feature FID before / after",
+                          f"{ev['fid_before']:.2f} / {ev['fid_after']:.2f} (x{ev['fid_ratio']:.2f})")
+        table.add_row("non-target class shift (TV)", f"{ev['nontarget_tv_distance']:.3f}")
+    for stage, seconds in (metrics.get("timings_s") or {}).items():
+        table.add_row(f"time {stage}", f"{seconds:.1f} s")
+    Console().print(table)

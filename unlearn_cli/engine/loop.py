@@ -1,0 +1,192 @@
+"""The one adversarial loop, shared by adaptation, unlearning and plain training.
+
+Read it top to bottom: per step one D update (non-saturating logistic loss, lazy R1 every
+``r1_interval`` steps) and one G update (non-saturating loss + the stage's penalty + the gan
+plugin's own regulariser, if it has one), then the EMA update. Losses stay on the device and are
+read back only every ``log_every`` steps, so a GPU is never synchronised inside a step.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unlearn_cli.config import TrainOptions
+from unlearn_cli.errors import UnlearnError
+
+
+@dataclass
+class LoopState:
+    """Everything needed to continue a stage where it stopped."""
+
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Stage:
+    """One run of the loop: what to train, on what, with which extra G penalty."""
+
+    name: str
+    G: nn.Module
+    D: nn.Module
+    G_ema: nn.Module
+    real_images: torch.Tensor  # [N, C, H, W] on the device, sampled with replacement
+    steps: int
+    options: TrainOptions
+    seed: int
+    g_penalty: Callable[[], dict[str, torch.Tensor]] | None = None  # name -> scalar; summed
+    extras: object = None  # the gan plugin (optional generate_for_training, generator_regularizer)
+    log_path: Path | None = None
+    on_checkpoint: Callable[[int], None] | None = None
+    show_progress: bool = True
+    precision: str = "fp32"
+
+
+def _generate(stage: Stage, z: torch.Tensor) -> torch.Tensor:
+    fn = getattr(stage.extras, "generate_for_training", None)
+    return fn(stage.G, z) if fn is not None else stage.G(z)
+
+
+@torch.no_grad()
+def update_ema(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
+    ema_params = list(G_ema.parameters())
+    torch._foreach_lerp_(ema_params, [p.detach() for p in G.parameters()], 1.0 - decay)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+def make_optimizers(stage: Stage):
+    o = stage.options
+    betas = (o.beta1, o.beta2)
+    # lazy regularisation: scale lr and betas as StyleGAN2 does for the R1 interval
+    ratio = o.r1_interval / (o.r1_interval + 1) if o.r1_interval else 1.0
+    g_opt = torch.optim.Adam(stage.G.parameters(), lr=o.lr, betas=betas)
+    d_opt = torch.optim.Adam(stage.D.parameters(), lr=o.lr * ratio,
+                             betas=(o.beta1 ** ratio, o.beta2 ** ratio))
+    return g_opt, d_opt
+
+
+def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> LoopState:
+    """Train ``stage.steps`` steps (continuing from ``state``). Returns the final state."""
+    o, device = stage.options, stage.real_images.device
+    state = state or LoopState()
+    g_opt, d_opt = optimizers or make_optimizers(stage)
+    rng = torch.Generator(device=device).manual_seed(stage.seed + 7919 * state.step)
+    n_real, batch = len(stage.real_images), o.batch
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=stage.precision == "bf16")
+    sums: dict[str, torch.Tensor] = {}
+    count, started = 0, time.perf_counter()
+    log = open(stage.log_path, "a") if stage.log_path else None
+    progress = _progress(stage, state.step)
+    try:
+        while state.step < stage.steps:
+            step = state.step
+            # ---- discriminator step
+            stage.G.requires_grad_(False)
+            stage.D.requires_grad_(True)
+            z = torch.randn(batch, stage.G.z_dim, device=device, generator=rng)
+            real = stage.real_images[torch.randint(n_real, (batch,), device=device, generator=rng)]
+            do_r1 = o.r1_gamma > 0 and o.r1_interval > 0 and step % o.r1_interval == 0
+            with autocast:
+                fake = _generate(stage, z)
+                real = real.detach().requires_grad_(do_r1)
+                real_logits = stage.D(real)
+                fake_logits = stage.D(fake)
+            d_loss = F.softplus(fake_logits.float()).mean() + F.softplus(-real_logits.float()).mean()
+            losses = {"d_loss": d_loss.detach()}
+            if do_r1:
+                (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
+                r1 = grad.float().square().sum(dim=[1, 2, 3]).mean()
+                d_loss = d_loss + (o.r1_gamma / 2) * r1 * o.r1_interval
+                losses["r1"] = r1.detach()
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_opt.step()
+            # ---- generator step
+            stage.G.requires_grad_(True)
+            stage.D.requires_grad_(False)
+            z = torch.randn(batch, stage.G.z_dim, device=device, generator=rng)
+            with autocast:
+                g_adv = F.softplus(-stage.D(_generate(stage, z)).float()).mean()
+            g_loss = g_adv
+            losses["g_loss"] = g_adv.detach()
+            if stage.g_penalty is not None:
+                for name, value in stage.g_penalty().items():
+                    g_loss = g_loss + value
+                    losses[name] = value.detach()
+            reg = getattr(stage.extras, "generator_regularizer", None)
+            if reg is not None:
+                extra = reg(stage.G, batch, step)
+                if extra is not None:
+                    g_loss = g_loss + extra
+            g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_opt.step()
+            update_ema(stage.G_ema, stage.G, o.ema_decay)
+            state.step += 1
+            for key, value in losses.items():
+                sums[key] = sums[key] + value if key in sums else value.clone()
+            count += 1
+            if state.step % max(o.log_every, 1) == 0 or state.step == stage.steps:
+                record = {"stage": stage.name, "step": state.step,
+                          **{k: round(float(v) / count, 6) for k, v in sums.items()},
+                          "sec_per_step": round((time.perf_counter() - started) / count, 4)}
+                _check_finite(record, stage)
+                state.history.append(record)
+                if log:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                if progress is not None:
+                    progress.update(state.step, record)
+                sums, count, started = {}, 0, time.perf_counter()
+            if (stage.on_checkpoint and o.checkpoint_every
+                    and state.step % o.checkpoint_every == 0 and state.step < stage.steps):
+                stage.on_checkpoint(state.step)
+    finally:
+        if log:
+            log.close()
+        if progress is not None:
+            progress.close()
+    stage.G.requires_grad_(True)
+    return state
+
+
+def _check_finite(record: dict, stage: Stage) -> None:
+    bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise UnlearnError(f"{stage.name}: {', '.join(bad)} became NaN or infinite by step "
+                           f"{record['step']}; lower the learning rate or gamma and start again")
+
+
+class _progress:
+    """A rich progress bar with the latest losses, or nothing when output is not a terminal."""
+
+    def __new__(cls, stage: Stage, start: int):
+        if not stage.show_progress:
+            return None
+        return super().__new__(cls)
+
+    def __init__(self, stage: Stage, start: int):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn(f"[bold]{stage.name}[/bold]"), BarColumn(),
+                            TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
+                            TextColumn("{task.fields[losses]}"), transient=False)
+        self.task = self.bar.add_task(stage.name, total=stage.steps, completed=start, losses="")
+        self.bar.start()
+
+    def update(self, step: int, record: dict) -> None:
+        text = " ".join(f"{k}={v:.3g}" for k, v in record.items()
+                        if k not in ("stage", "step") and isinstance(v, float))
+        self.bar.update(self.task, completed=step, losses=text)
+
+    def close(self) -> None:
+        self.bar.stop()

@@ -1,0 +1,151 @@
+"""Loading and saving GANs through their plugin: the core never knows the architecture.
+
+A GanBundle holds the plugin, its config and the three networks. Fine-tuning stages start from
+the pre-trained EMA generator (the model users actually sample from); see docs/method.md.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from unlearn_cli.errors import UnlearnError
+from unlearn_cli.io.modelfile import FORMAT_NAME, load_model_file, read_raw_header, save_model
+from unlearn_cli.plugins import get_registry
+
+BUNDLED_PREFIX = "bundled:"
+
+
+@dataclass
+class GanBundle:
+    plugin: Any
+    gan: str
+    config: dict
+    G: nn.Module
+    G_ema: nn.Module
+    D: nn.Module | None
+    sha256: str = ""
+    path: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def parts(self) -> dict[str, dict]:
+        parts = {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict()}
+        if self.D is not None:
+            parts["D"] = self.D.state_dict()
+        return parts
+
+    def save(self, path, stage: str, parent_sha256: str = "", params: dict | None = None,
+             extra: dict | None = None) -> str:
+        return save_model(path, self.parts(), gan=self.gan, config=self.config, stage=stage,
+                          parent_sha256=parent_sha256, params=params, extra=extra)
+
+
+def resolve_checkpoint(ckpt: str) -> Path:
+    """A path, or ``bundled:NAME`` for a model shipped by dataset plugin NAME."""
+    if not ckpt.startswith(BUNDLED_PREFIX):
+        return Path(ckpt)
+    name = ckpt[len(BUNDLED_PREFIX):]
+    spec = get_registry().find("dataset", name)
+    target = spec.options.get("model")
+    if not target:
+        raise UnlearnError(f"dataset plugin '{name}' ships no bundled model; pass --ckpt FILE")
+    package, _, relative = target.partition(":")
+    path = Path(str(resources.files(package).joinpath(relative)))
+    if not path.is_file():
+        raise UnlearnError(f"the bundled model of '{name}' is missing from the installation "
+                           f"({path}); reinstall gan-unlearn or pass --ckpt FILE")
+    return path
+
+
+def _is_ours(path: Path) -> bool:
+    if path.suffix != ".safetensors":
+        return False
+    _, meta = read_raw_header(path)
+    return meta.get("format") == FORMAT_NAME
+
+
+def _load_state(module: nn.Module, state: dict, what: str, path) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise UnlearnError(f"{path}: the {what} does not match its architecture config "
+                           f"({detail[:300]}); is --gan right for this file?") from None
+
+
+def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> GanBundle:
+    """Load one of our model files, or a foreign checkpoint through the named gan plugin."""
+    path = resolve_checkpoint(ckpt)
+    if not path.exists():
+        raise UnlearnError(f"checkpoint not found: {path}")
+    registry = get_registry()
+    if _is_ours(path):
+        model = load_model_file(path)
+        name = model.header.gan
+        if gan_name and gan_name != name:
+            raise UnlearnError(f"{path} holds a '{name}' model, not '{gan_name}'; "
+                               f"drop --gan or pass --gan {name}")
+        plugin = registry.load("gan", name)
+        config = plugin.validate_config(model.header.config)
+        parts, digest, warnings = model.parts, model.sha256, []
+    else:
+        name = gan_name or "stylegan2"
+        plugin = registry.load("gan", name)
+        if not plugin.can_import(path):
+            raise UnlearnError(f"{path} is not a checkpoint the '{name}' plugin can read; "
+                               f"check the file or pass the right --gan")
+        imported = plugin.import_checkpoint(path)
+        config = plugin.validate_config(imported.config)
+        parts = {"G": imported.generator}
+        if imported.generator_ema is not None:
+            parts["G_ema"] = imported.generator_ema
+        if imported.discriminator is not None:
+            parts["D"] = imported.discriminator
+        from unlearn_cli.io.atomic import sha256_file
+
+        digest, warnings = sha256_file(path), list(imported.warnings)
+    G, D = plugin.build(config)
+    _load_state(G, parts.get("G") or parts["G_ema"], "generator", path)
+    G_ema = copy.deepcopy(G)
+    if "G_ema" in parts:
+        _load_state(G_ema, parts["G_ema"], "EMA generator", path)
+    if "D" in parts:
+        _load_state(D, parts["D"], "discriminator", path)
+    else:
+        D = None
+    bundle = GanBundle(plugin, name, config, G.to(device), G_ema.to(device),
+                       D.to(device) if D is not None else None, digest, str(path), warnings)
+    bundle.G_ema.eval().requires_grad_(False)
+    return bundle
+
+
+def fresh_discriminator(bundle: GanBundle, device: str) -> nn.Module:
+    """A newly initialised D of the bundle's architecture (for generator-only checkpoints)."""
+    _, D = bundle.plugin.build(bundle.config)
+    return D.to(device)
+
+
+def clone(module: nn.Module, trainable: bool = True) -> nn.Module:
+    copy_ = copy.deepcopy(module)
+    copy_.requires_grad_(trainable)
+    return copy_.train(trainable)
+
+
+@torch.no_grad()
+def generate(G: nn.Module, n: int, seed: int, device: str, batch: int = 256,
+             truncation_psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
+    """n images from G for fixed latents (seeded on the CPU, so any device gives the same z)."""
+    z = latents(n, G.z_dim, seed).to(device)
+    return torch.cat([G(z[i:i + batch], truncation_psi=truncation_psi, noise_mode=noise_mode)
+                      for i in range(0, n, batch)])
+
+
+def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, z_dim, generator=gen)

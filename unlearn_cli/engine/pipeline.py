@@ -1,0 +1,236 @@
+"""A whole run: validate options, prepare the run folder, collect samples, run the method, evaluate.
+
+Options are validated and every plugin is looked up before any work starts (a typo fails in a
+second, not after an hour). Outputs go to one run folder; see docs/run-folder.md.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from unlearn_cli.api import SampleSets, SourceContext
+from unlearn_cli.config import RunConfig, to_yaml
+from unlearn_cli.engine import method as stages
+from unlearn_cli.engine.models import GanBundle, generate, load_gan
+from unlearn_cli.errors import UnlearnError
+from unlearn_cli.io.atomic import sha256_file, write_text
+from unlearn_cli.plugins import get_registry
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UnlearnError("--device cuda was asked for but no CUDA GPU is available; "
+                           "use --device cpu or auto")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+def prepare_out_dir(out: str | None, overwrite: bool) -> Path:
+    path = Path(out) if out else Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+    if path.exists() and not path.is_dir():
+        raise UnlearnError(f"--out {path} is a file; choose a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise UnlearnError(f"output folder {path} is not empty; choose another --out or "
+                           f"pass --overwrite")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UnlearnError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
+    return path
+
+
+@dataclass
+class Job:
+    """What a method plugin works with. Method plugins call adapt_models() and unlearn()."""
+
+    config: RunConfig
+    bundle: GanBundle
+    D: torch.nn.Module
+    samples: SampleSets
+    device: torch.device
+    out_dir: Path
+    show_progress: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / "train_log.jsonl"
+
+    def repulsion(self) -> Callable:
+        c = self.config
+        factory = get_registry().load("repulsion", c.repulsion)
+        return factory(alpha=c.alpha, eps=c.eps)
+
+    def adapt_models(self) -> list[torch.nn.Module]:
+        """Stage 1 for each of --adapted-models seeds; each adapted model is saved."""
+        started, adapted = time.perf_counter(), []
+        negatives = self.samples.negatives.to(self.device)
+        for k in range(self.config.adapted_models):
+            out = stages.adapt(self.bundle, self.D, negatives, self.config, self.config.seed + 100 * k,
+                               self.log_path, self.show_progress)
+            name = "adapted.safetensors" if self.config.adapted_models == 1 else f"adapted-{k + 1}.safetensors"
+            digest = _save(self, out, self.out_dir / name, "adapted",
+                           {"seed": self.config.seed + 100 * k, "adapt_iters": self.config.adapt_iters,
+                            "ewc_lambda": self.config.ewc_lambda})
+            self.outputs.setdefault("adapted", []).append({"file": name, "sha256": digest})
+            adapted.append(out.G)
+        self.timings["adapt"] = time.perf_counter() - started
+        return adapted
+
+    def unlearn(self, adapted: list[torch.nn.Module], use_repulsion: bool = True) -> stages.StageOutput:
+        started = time.perf_counter()
+        out = stages.unlearn(self.bundle, self.D, self.samples.positives.to(self.device), adapted,
+                             self.repulsion() if use_repulsion else None, self.config,
+                             self.log_path, self.show_progress)
+        self.timings["unlearn"] = time.perf_counter() - started
+        return out
+
+    def save_unlearned(self, G_ema: torch.nn.Module, G: torch.nn.Module | None = None,
+                       D: torch.nn.Module | None = None) -> str:
+        out = stages.StageOutput(G if G is not None else G_ema, G_ema, D, None)
+        digest = _save(self, out, self.out_dir / "unlearned.safetensors", "unlearned",
+                       self.config.model_dump(mode="json"),
+                       {"adapted_sha256": json.dumps([a["sha256"] for a in self.outputs.get("adapted", [])])})
+        self.outputs["unlearned"] = {"file": "unlearned.safetensors", "sha256": digest}
+        self.outputs["unlearned_G_ema"] = G_ema
+        return digest
+
+
+def _save(job: Job, out: stages.StageOutput, path: Path, stage: str, params: dict,
+          extra: dict | None = None) -> str:
+    from unlearn_cli.io.modelfile import save_model
+
+    parts = {"G": out.G.state_dict(), "G_ema": out.G_ema.state_dict()}
+    if out.D is not None:
+        parts["D"] = out.D.state_dict()
+    return save_model(path, parts, gan=job.bundle.gan, config=job.bundle.config, stage=stage,
+                      parent_sha256=job.bundle.sha256, params=params, extra=extra)
+
+
+def load_classifier(config: RunConfig, device: torch.device, required: bool):
+    if not config.classifier:
+        if required:
+            raise UnlearnError("this source needs a classifier; pass --classifier NAME")
+        return None
+    factory = get_registry().load("classifier", config.classifier)
+    return factory(config.classifier_path, str(device))
+
+
+def validate_plugins(config: RunConfig) -> None:
+    """Look every named component up before any work starts."""
+    registry = get_registry()
+    registry.find("method", config.method)
+    registry.find("repulsion", config.repulsion)
+    registry.find("source", config.source)
+    if config.classifier:
+        registry.find("classifier", config.classifier)
+
+
+def ensure_discriminator(bundle: GanBundle, positives: torch.Tensor, config: RunConfig,
+                         device: torch.device, show_progress: bool) -> torch.nn.Module:
+    """The checkpoint's D, or (generator-only files) a fresh D warmed up on generated samples."""
+    if bundle.D is not None:
+        return bundle.D
+    from unlearn_cli.engine.loop import Stage, make_optimizers, run_stage
+    from unlearn_cli.engine.models import clone, fresh_discriminator
+
+    D = fresh_discriminator(bundle, str(device))
+    G = clone(bundle.G_ema, trainable=False)
+    stage = Stage("warm-up D", G, D, clone(G, False), positives.to(device), 200, config.train,
+                  config.seed + 3, show_progress=show_progress)
+    g_opt, d_opt = make_optimizers(stage)
+    g_opt.param_groups[0]["lr"] = 0.0  # G stays fixed: only D learns
+    run_stage(stage, optimizers=(g_opt, d_opt))
+    return D
+
+
+def collect_samples(config: RunConfig, bundle: GanBundle, classifier, device: torch.device,
+                    out_dir: Path, ask: Callable[[str], str] | None) -> SampleSets:
+    source = get_registry().load("source", config.source)
+    G = bundle.G_ema
+
+    def gen(n: int, seed: int) -> torch.Tensor:
+        return generate(G, n, seed, str(device))
+
+    context = SourceContext(generate=gen, classifier=classifier, resolution=G.img_resolution,
+                            channels=G.img_channels, options=config.model_dump(mode="json"),
+                            out_dir=out_dir, ask=ask, device=str(device))
+    samples = source(context)
+    if len(samples.negatives) == 0:
+        raise UnlearnError(f"the '{config.source}' source found no negative samples")
+    if len(samples.positives) == 0:
+        raise UnlearnError(f"the '{config.source}' source found no positive samples")
+    return samples
+
+
+def load_adapted(files: list, bundle: GanBundle, device: torch.device) -> list[torch.nn.Module]:
+    """Adapted generators from `gan-unlearn adapt` outputs; they must share the model's architecture."""
+    adapted = []
+    for path in files:
+        other = load_gan(str(path), bundle.gan, str(device))
+        if other.config != bundle.config:
+            raise UnlearnError(f"{path} was adapted from a different architecture than --ckpt")
+        adapted.append(other.G)
+    return adapted
+
+
+def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = None,
+        echo: Callable[[str], None] = print, mode: str = "run", adapted_files: list = ()) -> dict:
+    """The whole job (mode run), or only stage 1 (adapt) or stage 2 (unlearn); returns metrics."""
+    if config.neg and config.source == "classifier":
+        config = config.model_copy(update={"source": "folder"})
+    validate_plugins(config)
+    device = pick_device(config.device)
+    for path in adapted_files:
+        if not Path(path).is_file():
+            raise UnlearnError(f"adapted model file not found: {path}")
+    torch.manual_seed(config.seed)
+    out_dir = prepare_out_dir(config.out, config.overwrite)
+    write_text(out_dir / "config.yaml", to_yaml(config))
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    bundle = load_gan(config.ckpt, config.gan, str(device))
+    for warning in bundle.warnings:
+        echo(f"warning: {warning}")
+    classifier = load_classifier(config, device, required=config.source == "classifier")
+    samples = collect_samples(config, bundle, classifier, device, out_dir, ask)
+    timings["collect"] = time.perf_counter() - started
+    echo(f"negatives: {len(samples.negatives)}, positives: {len(samples.positives)}")
+    D = ensure_discriminator(bundle, samples.positives, config, device, show_progress)
+    job = Job(config, bundle, D, samples, device, out_dir, show_progress, timings)
+    if mode == "adapt":
+        job.adapt_models()
+    elif mode == "unlearn":
+        out = job.unlearn(load_adapted(adapted_files, bundle, device))
+        job.outputs["adapted"] = [{"file": str(f), "sha256": sha256_file(f)} for f in adapted_files]
+        job.save_unlearned(out.G_ema, out.G, out.D)
+    else:
+        get_registry().load("method", config.method)(job)
+        if "unlearned" not in job.outputs:
+            raise UnlearnError(f"method '{config.method}' produced no unlearned model")
+    metrics = {"method": config.method if mode == "run" else mode, "out_dir": str(out_dir),
+               "negatives": len(samples.negatives), "positives": len(samples.positives),
+               "positives_note": samples.positives_note, "source_stats": samples.stats,
+               "outputs": {k: v for k, v in job.outputs.items() if k != "unlearned_G_ema"},
+               "pretrained_sha256": bundle.sha256}
+    if classifier is not None and "unlearned_G_ema" in job.outputs:
+        from unlearn_cli.metrics.evaluate import evaluate_pair
+
+        t = time.perf_counter()
+        metrics["eval"] = evaluate_pair(bundle.G_ema, job.outputs["unlearned_G_ema"], classifier,
+                                        config, device)
+        timings["eval"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - started
+    metrics["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
+    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=str))
+    return metrics

@@ -1,0 +1,63 @@
+"""Plain adversarial training with the same loop: for small image sets, and how we make the
+bundled model. Writes a `pretrained` model file that `run` can start from."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from unlearn_cli.config import TrainConfig, to_yaml
+from unlearn_cli.engine.loop import Stage, run_stage
+from unlearn_cli.engine.models import clone
+from unlearn_cli.engine.pipeline import pick_device, prepare_out_dir
+from unlearn_cli.errors import UnlearnError
+from unlearn_cli.io.atomic import write_text
+from unlearn_cli.io.modelfile import save_model
+from unlearn_cli.plugins import get_registry
+
+
+def load_real_images(data: str, resolution: int, channels: int) -> torch.Tensor:
+    if Path(data).is_dir():
+        from unlearn_cli.io.images import read_image_folder
+
+        return read_image_folder(data, resolution, channels, min_count=2)
+    if "/" in data or Path(data).suffix:
+        raise UnlearnError(f"--data {data}: no such folder (or pass a dataset plugin name)")
+    images, _ = get_registry().load("dataset", data)(resolution=resolution, channels=channels)
+    return images
+
+
+def train(config: TrainConfig, show_progress: bool = True) -> dict:
+    registry = get_registry()
+    plugin = registry.load("gan", config.gan)
+    arch = plugin.validate_config(dict(config.arch))
+    device = pick_device(config.device)
+    out_dir = prepare_out_dir(config.out, config.overwrite)
+    write_text(out_dir / "config.yaml", to_yaml(config.model_copy(update={"arch": arch})))
+    torch.manual_seed(config.seed)
+    G, D = plugin.build(arch)
+    G, D = G.to(device), D.to(device)
+    G_ema = clone(G, trainable=False)
+    real = load_real_images(config.data, G.img_resolution, G.img_channels).to(device)
+    started = time.perf_counter()
+
+    def save(path: Path, stage: str) -> str:
+        return save_model(path, {"G": G.state_dict(), "G_ema": G_ema.state_dict(),
+                                 "D": D.state_dict()}, gan=config.gan, config=arch, stage=stage,
+                          params={"data": config.data, "iters": config.iters, "seed": config.seed,
+                                  **config.train.model_dump()})
+
+    stage = Stage("train", G, D, G_ema, real, config.iters, config.train, config.seed,
+                  extras=plugin, log_path=out_dir / "train_log.jsonl",
+                  on_checkpoint=lambda step: save(out_dir / "checkpoint.safetensors", "checkpoint"),
+                  show_progress=show_progress, precision=config.precision)
+    state = run_stage(stage)
+    digest = save(out_dir / "model.safetensors", "pretrained")
+    (out_dir / "checkpoint.safetensors").unlink(missing_ok=True)
+    summary = {"model": str(out_dir / "model.safetensors"), "sha256": digest,
+               "real_images": len(real), "iters": config.iters,
+               "seconds": round(time.perf_counter() - started, 1), "last": state.history[-1:]}
+    write_text(out_dir / "metrics.json", json.dumps(summary, indent=2))
+    return summary

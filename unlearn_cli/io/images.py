@@ -1,0 +1,259 @@
+"""Image folders in, PNG grids out.
+
+Reading (``read_image_folder``): every file with an image extension under a folder, recursively,
+in sorted order of its relative path; hidden files and folders (name starting with ".", e.g. the
+``._x.png`` files macOS leaves on copied drives) are skipped. Each image is
+
+1. turned upright by its EXIF orientation tag (photos from phones),
+2. converted to the GAN's channels: 1 = grey (ITU-R 601 luma), 3 = RGB. Transparent pixels are
+   composited over a black background (``background="white"`` to change it). 16-bit images are
+   scaled from their full 0..65535 range; palette, CMYK and other modes go through RGB,
+3. centre-cropped to a square (the shorter side) and resized to the GAN's resolution with a
+   Lanczos filter (JPEG files are first decoded at a reduced scale when much larger).
+
+The result is one float32 tensor [N, C, H, W] in [-1, 1]. A file that cannot be decoded stops the
+whole read with a one-line error naming it: a silently skipped negative is a wrong experiment.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from unlearn_cli.errors import UnlearnError
+from unlearn_cli.io.atomic import write_with
+
+IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
+_BACKGROUNDS = {"black": 0, "white": 255}
+
+
+# --------------------------------------------------------------------------- reading
+def find_images(folder: str | os.PathLike, what: str = "image folder") -> list[Path]:
+    """Image files under ``folder`` (recursive, hidden entries skipped), in a sorted order."""
+    root = Path(folder)
+    if not root.exists():
+        raise UnlearnError(f"{what} '{root}' does not exist; check the path")
+    if not root.is_dir():
+        raise UnlearnError(f"{what} '{root}' is a file, not a folder; pass the folder that holds the images")
+    found, others = [], 0
+    try:
+        for dirpath, dirnames, filenames in os.walk(root, onerror=_raise):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                if name.startswith("."):
+                    continue
+                if name.lower().endswith(IMAGE_EXTENSIONS):
+                    found.append(Path(dirpath, name))
+                else:
+                    others += 1
+    except OSError as exc:
+        raise UnlearnError(f"cannot list {what} '{root}': {exc.strerror or exc}; check its permissions") from exc
+    if not found:
+        ignored = f"; {others} other file(s) were ignored" if others else ""
+        raise UnlearnError(
+            f"no images in {what} '{root}' (read recursively: {', '.join(IMAGE_EXTENSIONS)}){ignored}; "
+            f"put the images there or pass another folder"
+        )
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
+def read_image(path: str | os.PathLike, resolution: int, channels: int,
+               background: str = "black") -> np.ndarray:
+    """One image file as uint8 [resolution, resolution, channels]; UnlearnError naming a bad file."""
+    _check_target(resolution, channels, background)
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's EXIF/palette chatter; real failures raise
+            with Image.open(path) as img:
+                _draft(img, resolution)
+                img.load()
+                img = _upright(img)
+                return _fit(_to_channels(img, channels, _BACKGROUNDS[background]), resolution)
+    except UnlearnError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise UnlearnError(f"image '{path}' is too large to read safely ({exc}); shrink or remove it") from exc
+    except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise UnlearnError(f"cannot read image '{path}': {reason}; replace or remove the file") from exc
+
+
+def read_image_folder(path: str | os.PathLike, resolution: int, channels: int, min_count: int = 1,
+                      background: str = "black", what: str = "image folder"):
+    """All images under ``path`` as a float32 tensor [N, channels, resolution, resolution] in [-1, 1].
+
+    See the module docstring for the conversion. Raises UnlearnError (one line, naming the
+    problem) for a missing folder, a folder without images, an unreadable file, or fewer than
+    ``min_count`` images.
+    """
+    import torch
+
+    _check_target(resolution, channels, background)
+    files = find_images(path, what)
+    if len(files) < min_count:
+        raise UnlearnError(
+            f"{what} '{path}' holds {len(files)} image(s), at least {min_count} are needed; add more images"
+        )
+    batch = np.empty((len(files), resolution, resolution, channels), dtype=np.uint8)
+    for i, file in enumerate(files):
+        batch[i] = read_image(file, resolution, channels, background)
+    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+    return (x / 127.5 - 1.0).contiguous()
+
+
+def _check_target(resolution: int, channels: int, background: str) -> None:
+    if channels not in (1, 3):
+        raise UnlearnError(f"images can be converted to 1 or 3 channels, not {channels}")
+    if not isinstance(resolution, int) or resolution < 1:
+        raise UnlearnError(f"image resolution must be a positive integer, got {resolution!r}")
+    if background not in _BACKGROUNDS:
+        raise UnlearnError(f"background must be one of {', '.join(_BACKGROUNDS)}, got '{background}'")
+
+
+def _draft(img: Image.Image, resolution: int) -> None:
+    """Let the JPEG decoder scale down by 2/4/8 while both sides stay >= the target."""
+    if img.format == "JPEG":
+        img.draft(None, (resolution, resolution))
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    try:
+        if img.getexif().get(0x0112, 1) == 1:  # no EXIF orientation: nothing to do
+            return img
+        return ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block is no reason to refuse the pixels
+        return img
+
+
+def _to_channels(img: Image.Image, channels: int, background: int) -> Image.Image:
+    """An "L" or "RGB" image: alpha composited over ``background``, 16-bit scaled down."""
+    mode = img.mode
+    if mode.startswith("I") or mode == "F":
+        arr = np.nan_to_num(np.asarray(img).astype(np.float32))
+        scale = 65535.0 if mode.startswith("I") else (1.0 if arr.max(initial=0) <= 1.0 else 255.0)
+        grey = Image.fromarray(np.clip(np.rint(arr * (255.0 / scale)), 0, 255).astype(np.uint8), "L")
+        return grey if channels == 1 else grey.convert("RGB")
+    has_alpha = mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
+        alpha = rgba[..., 3:] / 255.0
+        rgb = rgba[..., :3] * alpha + background * (1.0 - alpha)
+        img = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
+    target = "L" if channels == 1 else "RGB"
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
+    return img if img.mode == target else img.convert(target)
+
+
+def _fit(img: Image.Image, resolution: int) -> np.ndarray:
+    """Centre-crop to a square and Lanczos-resize to ``resolution``; uint8 [res, res, C]."""
+    w, h = img.size
+    if h < 1 or w < 1:
+        raise ValueError("image has no pixels")
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    if side != resolution or h != w:
+        img = img.resize((resolution, resolution), Image.Resampling.LANCZOS,
+                         box=(left, top, left + side, top + side), reducing_gap=3.0)
+    out = np.asarray(img)
+    return out[..., None] if out.ndim == 2 else out
+
+
+# --------------------------------------------------------------------------- writing
+def to_uint8(images) -> np.ndarray:
+    """Images in [-1, 1] (torch or numpy, NCHW; NaN shown as grey) -> numpy uint8 NHWC."""
+    import torch
+
+    x = torch.as_tensor(images).detach().to("cpu", torch.float32)
+    if x.dim() == 3:
+        x = x[None]
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise UnlearnError(f"expected images shaped [N, 1 or 3, H, W], got {list(x.shape)}")
+    x = torch.nan_to_num(x, nan=0.0).clamp(-1.0, 1.0)
+    return ((x + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def grid_array(images, nrow: int | None = None, numbers: bool = False, pad: int = 2,
+               pad_value: int = 128, min_cell: int = 64) -> np.ndarray:
+    """The grid as a uint8 array [H, W, C]; see :func:`save_grid`."""
+    cells = to_uint8(images)
+    n, h, w, c = cells.shape
+    if n == 0:
+        raise UnlearnError("no images to put in a grid")
+    if numbers:
+        factor = max(1, math.ceil(min_cell / min(h, w)))
+        cells = cells.repeat(factor, axis=1).repeat(factor, axis=2)  # nearest neighbour
+        if c == 1:
+            cells = np.repeat(cells, 3, axis=3)  # coloured labels
+        n, h, w, c = cells.shape
+    nrow = max(1, min(n, nrow or math.ceil(math.sqrt(n))))
+    rows = math.ceil(n / nrow)
+    grid = np.full((pad + rows * (h + pad), pad + nrow * (w + pad), c), pad_value, dtype=np.uint8)
+    for i in range(n):
+        top, left = pad + (i // nrow) * (h + pad), pad + (i % nrow) * (w + pad)
+        grid[top:top + h, left:left + w] = cells[i]
+    if numbers:
+        grid = _draw_numbers(grid, n, nrow, h, w, pad)
+    return grid
+
+
+def _draw_numbers(grid: np.ndarray, n: int, nrow: int, h: int, w: int, pad: int) -> np.ndarray:
+    img = Image.fromarray(grid, "RGB")
+    draw = ImageDraw.Draw(img)
+    size = max(12, min(h, w) // 4)
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType: the fixed bitmap font
+        font = ImageFont.load_default()
+    for i in range(n):
+        x, y = pad + (i % nrow) * (w + pad) + 1, pad + (i // nrow) * (h + pad) + 1
+        label = str(i + 1)
+        box = draw.textbbox((x, y), label, font=font)
+        draw.rectangle((box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1), fill=(0, 0, 0))
+        draw.text((x, y), label, fill=(255, 230, 0), font=font)
+    return np.asarray(img)
+
+
+def save_grid(images, path: str | os.PathLike, nrow: int | None = None, numbers: bool = False,
+              pad: int = 2) -> Path:
+    """Write images in [-1, 1] (clamped) as one PNG grid, atomically; returns the path.
+
+    ``nrow`` images per row (default: a square-ish grid). ``numbers=True`` labels each cell with
+    its 1-based number, the numbers users type for ``--pick``; cells smaller than 64 px are then
+    enlarged (nearest neighbour) so the labels stay readable.
+    """
+    grid = grid_array(images, nrow=nrow, numbers=numbers, pad=pad)
+    _write_png(grid, path)
+    return Path(path)
+
+
+def save_images(images, folder: str | os.PathLike, prefix: str = "") -> list[Path]:
+    """Write each image as ``{prefix}{index:05d}.png`` in ``folder`` (atomically); returns the paths."""
+    arrays = to_uint8(images)
+    paths = []
+    for i, arr in enumerate(arrays):
+        path = Path(folder) / f"{prefix}{i:05d}.png"
+        _write_png(arr, path)
+        paths.append(path)
+    return paths
+
+
+def _write_png(arr: np.ndarray, path: str | os.PathLike) -> None:
+    img = Image.fromarray(arr[..., 0], "L") if arr.shape[-1] == 1 else Image.fromarray(arr, "RGB")
+    write_with(path, lambda tmp: img.save(tmp, format="PNG"))
+
+
+__all__: Sequence[str] = (
+    "IMAGE_EXTENSIONS", "find_images", "read_image", "read_image_folder",
+    "to_uint8", "grid_array", "save_grid", "save_images",
+)
