@@ -16,6 +16,7 @@ model once on a blank image (which needs ``resolution`` and ``channels``).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -61,7 +62,9 @@ def load(path: str | os.PathLike | None, device: str | torch.device = "cpu") -> 
     if not path.is_file():
         raise UnlearnError(f"TorchScript file not found: {path}; check the path")
     try:
-        module = torch.jit.load(str(path), map_location=device)
+        with warnings.catch_warnings():  # torch >= 2.10 marks torch.jit deprecated; it still works
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location=device)
     except Exception as exc:  # torch raises RuntimeError/ValueError/zipfile errors for bad files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UnlearnError(f"{path} is not a loadable TorchScript file ({first}); save the model with "
