@@ -50,12 +50,13 @@ def _make(mode: str):
         overwrite: bool = typer.Option(False, "--overwrite", help="Allow a non-empty --out."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     ) -> None:
+        given = dict(locals())  # first: only the options, before any import adds names
         from unlearn_cli.config import RunConfig, resolve
         from unlearn_cli.engine.pipeline import run
         from unlearn_cli.errors import UnlearnError
 
-        flags = {k: v for k, v in locals().items()
-                 if k not in ("config", "adapted", "quiet", "batch", "lr", "overwrite")}
+        flags = {k: v for k, v in given.items()
+                 if k not in ("config", "adapted", "quiet", "batch", "lr", "overwrite", "mode")}
         flags.update({"train.batch": batch, "train.lr": lr, "overwrite": overwrite or None})
         if adapted and mode != "unlearn":
             raise UnlearnError("--adapted is for `gan-unlearn unlearn`; `run` adapts by itself")

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_cli.config import TrainOptions
+from unlearn_cli.engine import distributed
 from unlearn_cli.errors import UnlearnError
 
 
@@ -79,13 +80,19 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
     o, device = stage.options, stage.real_images.device
     state = state or LoopState()
     g_opt, d_opt = optimizers or make_optimizers(stage)
-    rng = torch.Generator(device=device).manual_seed(stage.seed + 7919 * state.step)
+    if state.step == 0:
+        for module in (stage.G, stage.D, stage.G_ema):
+            distributed.broadcast_module(module)
+    # each rank draws its own batches; resuming at step s continues a fresh, reproducible stream
+    rank_seed = stage.seed + 7919 * state.step + 104729 * distributed.rank()
+    rng = torch.Generator(device=device).manual_seed(rank_seed)
     n_real, batch = len(stage.real_images), o.batch
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=stage.precision == "bf16")
     sums: dict[str, torch.Tensor] = {}
     count, started = 0, time.perf_counter()
-    log = open(stage.log_path, "a") if stage.log_path else None
-    progress = _progress(stage, state.step)
+    main = distributed.is_main()
+    log = open(stage.log_path, "a") if stage.log_path and main else None
+    progress = _progress(stage, state.step) if main else None
     try:
         while state.step < stage.steps:
             step = state.step
@@ -109,6 +116,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
                 losses["r1"] = r1.detach()
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
+            distributed.average_gradients(list(stage.D.parameters()))
             d_opt.step()
             # ---- generator step
             stage.G.requires_grad_(True)
@@ -129,6 +137,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
                     g_loss = g_loss + extra
             g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
+            distributed.average_gradients(list(stage.G.parameters()))
             g_opt.step()
             update_ema(stage.G_ema, stage.G, o.ema_decay)
             state.step += 1
@@ -147,7 +156,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
                 if progress is not None:
                     progress.update(state.step, record)
                 sums, count, started = {}, 0, time.perf_counter()
-            if (stage.on_checkpoint and o.checkpoint_every
+            if (stage.on_checkpoint and o.checkpoint_every and main
                     and state.step % o.checkpoint_every == 0 and state.step < stage.steps):
                 stage.on_checkpoint(state.step)
     finally:

@@ -6,6 +6,7 @@ second, not after an hour). Outputs go to one run folder; see docs/run-folder.md
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,12 +191,35 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     if config.neg and config.source == "classifier":
         config = config.model_copy(update={"source": "folder"})
     validate_plugins(config)
-    device = pick_device(config.device)
+    from unlearn_cli.engine import distributed
+
+    device = distributed.init_from_env(config.device) or pick_device(config.device)
     for path in adapted_files:
         if not Path(path).is_file():
             raise UnlearnError(f"adapted model file not found: {path}")
+    if distributed.world_size() > 1 and config.source == "manual" and not (config.pick or config.pick_file):
+        raise UnlearnError("with several processes the manual source needs --pick or --pick-file")
     torch.manual_seed(config.seed)
-    out_dir = prepare_out_dir(config.out, config.overwrite)
+    if distributed.is_main():
+        out_dir = prepare_out_dir(config.out, config.overwrite)
+    else:  # only rank 0 writes into the run folder; other ranks write to a scratch folder
+        import tempfile
+
+        out_dir = Path(tempfile.mkdtemp(prefix=f"gan-unlearn-rank{distributed.rank()}-"))
+    try:
+        return _run_in(config, out_dir, device, show_progress and distributed.is_main(), ask,
+                       echo if distributed.is_main() else (lambda _m: None), mode, adapted_files)
+    finally:
+        if not distributed.is_main():
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progress: bool,
+            ask, echo, mode: str, adapted_files) -> dict:
+    from unlearn_cli.engine import distributed
+
     write_text(out_dir / "config.yaml", to_yaml(config))
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -230,6 +254,10 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
         metrics["eval"] = evaluate_pair(bundle.G_ema, job.outputs["unlearned_G_ema"], classifier,
                                         config, device)
         timings["eval"] = time.perf_counter() - t
+    if distributed.world_size() > 1:
+        digest = distributed.parameter_digest(job.outputs.get("unlearned_G_ema", bundle.G_ema))
+        metrics["rank_digest"] = digest
+        print(f"rank {distributed.rank()} parameter digest: {digest}", file=sys.stderr, flush=True)
     timings["total"] = time.perf_counter() - started
     metrics["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=str))

@@ -30,6 +30,9 @@ from unlearn_cli.io.atomic import write_with
 
 IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
 _BACKGROUNDS = {"black": 0, "white": 255}
+# decoders tried whatever the extension says (a ".jpg" that is really a PNG still reads);
+# nothing else is ever parsed
+_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "DIB", "GIF")  # JPEG covers MPO camera files
 
 
 # --------------------------------------------------------------------------- reading
@@ -74,7 +77,7 @@ def read_image(path: str | os.PathLike, resolution: int, channels: int,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's EXIF/palette chatter; real failures raise
-            with Image.open(path) as img:
+            with Image.open(path, formats=_FORMATS) as img:
                 _draft(img, resolution)
                 img.load()
                 img = _upright(img)
@@ -83,6 +86,9 @@ def read_image(path: str | os.PathLike, resolution: int, channels: int,
         raise
     except Image.DecompressionBombError as exc:
         raise UnlearnError(f"image '{path}' is too large to read safely ({exc}); shrink or remove it") from exc
+    except Image.UnidentifiedImageError as exc:
+        reason = "the file is empty" if _size(path) == 0 else "not a PNG, JPEG, WebP or BMP image, or damaged"
+        raise UnlearnError(f"cannot read image '{path}': {reason}; replace or remove the file") from exc
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...)
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise UnlearnError(f"cannot read image '{path}': {reason}; replace or remove the file") from exc
@@ -109,6 +115,13 @@ def read_image_folder(path: str | os.PathLike, resolution: int, channels: int, m
         batch[i] = read_image(file, resolution, channels, background)
     x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
     return (x / 127.5 - 1.0).contiguous()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def _check_target(resolution: int, channels: int, background: str) -> None:
@@ -163,8 +176,9 @@ def _fit(img: Image.Image, resolution: int) -> np.ndarray:
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
     if side != resolution or h != w:
-        img = img.resize((resolution, resolution), Image.Resampling.LANCZOS,
-                         box=(left, top, left + side, top + side), reducing_gap=3.0)
+        if h != w:
+            img = img.crop((left, top, left + side, top + side))
+        img = img.resize((resolution, resolution), Image.Resampling.LANCZOS, reducing_gap=3.0)
     out = np.asarray(img)
     return out[..., None] if out.ndim == 2 else out
 
