@@ -1,0 +1,94 @@
+"""StyleGAN2 residual discriminator with minibatch standard deviation.
+
+Parameter names (docs/formats.md), R = resolution, r = R .. 8:
+    b{R}.fromrgb.weight [C_R, C_img, 1, 1], b{R}.fromrgb.bias
+    b{r}.conv0.weight [C_r, C_r, 3, 3], .bias ; b{r}.conv1.weight [C_r/2, C_r, 3, 3] (2x down), .bias
+    b{r}.skip.weight [C_r/2, C_r, 1, 1] (2x down, no bias)
+    b4.conv.weight [C4, C4 + mbstd_channels, 3, 3], .bias ; b4.fc.weight [C4, C4*16], .bias
+    b4.out.weight [1, C4], .bias
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import resolutions, validate_config
+from .layers import SQRT_HALF, EqualConv2d, EqualLinear
+
+
+class DiscriminatorBlock(nn.Module):
+    """Residual block: (conv3x3, conv3x3 down) + (1x1 down skip), summed times sqrt(1/2)."""
+
+    def __init__(self, in_ch: int, out_ch: int, img_channels: int, first: bool, conv_clamp):
+        super().__init__()
+        if first:
+            self.fromrgb = EqualConv2d(img_channels, in_ch, 1, conv_clamp=conv_clamp)
+        self.conv0 = EqualConv2d(in_ch, in_ch, 3, conv_clamp=conv_clamp)
+        self.conv1 = EqualConv2d(in_ch, out_ch, 3, down=True, conv_clamp=conv_clamp)
+        self.skip = EqualConv2d(in_ch, out_ch, 1, bias=False, activate=False, down=True,
+                                conv_clamp=conv_clamp)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if hasattr(self, "fromrgb"):
+            x = self.fromrgb(x)
+        y = self.skip(x)
+        x = self.conv1(self.conv0(x))
+        return (x + y) * SQRT_HALF
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:
+    """Append ``num_channels`` feature maps: the standard deviation over groups of samples.
+
+    Sample n belongs to group n % (N / G), as in both reference implementations. Where N is not
+    a multiple of the group size, the largest divisor of N below it is used (they would fail).
+    """
+    n, c, h, w = x.shape
+    g = min(group_size, n)
+    while n % g:
+        g -= 1
+    f = num_channels
+    y = x.reshape(g, -1, f, c // f, h, w)
+    y = y - y.mean(dim=0)
+    y = (y.square().mean(dim=0) + 1e-8).sqrt()
+    y = y.mean(dim=(2, 3, 4)).reshape(-1, f, 1, 1)
+    y = y.repeat(g, 1, h, w)
+    return torch.cat([x, y], dim=1)
+
+
+class Epilogue(nn.Module):
+    def __init__(self, ch: int, mbstd_group_size: int, mbstd_channels: int, conv_clamp):
+        super().__init__()
+        self.mbstd_group_size, self.mbstd_channels = mbstd_group_size, mbstd_channels
+        self.conv = EqualConv2d(ch + mbstd_channels, ch, 3, conv_clamp=conv_clamp)
+        self.fc = EqualLinear(ch * 16, ch, activate=True)
+        self.out = EqualLinear(ch, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mbstd_channels:
+            x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_channels)
+        x = self.conv(x)
+        return self.out(self.fc(x.flatten(1)))
+
+
+class Discriminator(nn.Module):
+    """``D(images [N, C, R, R]) -> logits [N]``."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        cfg = validate_config(config)
+        self.config = cfg
+        self.img_resolution, self.img_channels = cfg["resolution"], cfg["img_channels"]
+        ch = {int(k): v for k, v in cfg["d_channels"].items()}
+        self.block_resolutions = [r for r in reversed(resolutions(cfg["resolution"])) if r > 4]
+        for r in self.block_resolutions:
+            blk = DiscriminatorBlock(ch[r], ch[r // 2], cfg["img_channels"],
+                                     r == cfg["resolution"], cfg["conv_clamp"])
+            setattr(self, f"b{r}", blk)
+        self.b4 = Epilogue(ch[4], cfg["mbstd_group_size"], cfg["mbstd_channels"],
+                           cfg["conv_clamp"])
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        x = img
+        for r in self.block_resolutions:
+            x = getattr(self, f"b{r}")(x)
+        return self.b4(x).squeeze(1)

@@ -1,0 +1,171 @@
+"""NVIDIA stylegan2-ada-pytorch / stylegan3 (``--cfg=stylegan2``) ``.pkl``: safe import.
+
+The pickle is read by :class:`SafeUnpickler`, whose ``find_class`` resolves exactly the globals
+such files reference (docs/formats.md) to safe stand-ins and refuses every other global before
+anything is called. ``torch_utils.persistence`` objects become :class:`PersistentRecord` (their
+embedded source is dropped, never executed); each storage is a nested legacy ``torch.save`` blob
+read with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import codecs
+import collections
+import io
+import pickle
+from pathlib import Path
+
+import torch
+
+from unlearn_cli.api import UnlearnError
+
+MAX_STORAGE_BYTES = 1 << 34
+
+
+class PersistentRecord:
+    """What ``_reconstruct_persistent_obj(meta)`` becomes: a class name and the module's state."""
+
+    def __init__(self, class_name: str, state: dict | None, version=None):
+        self.class_name, self.state, self.version = class_name, state or {}, version
+
+    def __setstate__(self, state):  # a BUILD after the reduce: keep it as data
+        if isinstance(state, dict):
+            self.state.update(state)
+
+    def __repr__(self) -> str:
+        return f"PersistentRecord({self.class_name!r})"
+
+    @property
+    def modules(self) -> dict:
+        return self.state.get("_modules") or {}
+
+    def attr(self, name, default=None):
+        return self.state.get(name, default)
+
+
+class EasyDict(dict):
+    """Stand-in for dnnlib.util.EasyDict: a plain dict."""
+
+
+def _reconstruct_persistent_obj(meta):
+    if not isinstance(meta, dict) or meta.get("type") != "class":
+        raise pickle.UnpicklingError("persistent object of an unsupported kind")
+    return PersistentRecord(str(meta.get("class_name")), meta.get("state"), meta.get("version"))
+
+
+def _load_from_bytes(data):
+    if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_STORAGE_BYTES:
+        raise pickle.UnpicklingError("storage blob of an unexpected type")
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
+                       backward_hooks=None, metadata=None):
+    if not isinstance(storage, torch.TypedStorage):
+        raise pickle.UnpicklingError("tensor without a storage")
+    t = torch.empty((0,), dtype=storage.dtype)
+    return t.set_(storage._untyped_storage, int(storage_offset), tuple(size), tuple(stride))
+
+
+def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
+    if not isinstance(data, torch.Tensor):
+        raise pickle.UnpicklingError("parameter without tensor data")
+    return data
+
+
+def _numpy_scalar(dtype, data=None):
+    import numpy as np
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
+        raise pickle.UnpicklingError("numpy scalar of an unsupported kind")
+    return np.frombuffer(data, dtype=dtype, count=1)[0]
+
+
+def _numpy_dtype(*args):
+    import numpy as np
+    return np.dtype(*args)
+
+
+def _encode(text, encoding="latin1"):
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError("unexpected _codecs.encode call")
+    return codecs.encode(text, "latin1")
+
+
+ALLOWED = {
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
+    ("dnnlib.util", "EasyDict"): EasyDict,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch.storage", "_load_from_bytes"): _load_from_bytes,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy", "dtype"): _numpy_dtype,
+    ("builtins", "set"): set,
+    ("__builtin__", "set"): set,
+    ("_codecs", "encode"): _encode,
+}
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    def __init__(self, module: str, name: str):
+        super().__init__(f"{module}.{name}")
+        self.module, self.name = module, name
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Resolves only the globals in ALLOWED; anything else raises before it can be called."""
+
+    def find_class(self, module, name):
+        try:
+            return ALLOWED[(module, name)]
+        except (KeyError, TypeError):
+            raise RefusedGlobal(str(module), str(name)) from None
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("persistent ids are not allowed")
+
+
+def load_pickle(path: str | Path):
+    """Unpickle an NVIDIA network pickle without executing anything from it."""
+    try:
+        with open(path, "rb") as f:
+            return SafeUnpickler(f).load()
+    except RefusedGlobal as exc:
+        raise UnlearnError(
+            f"{path}: refused: the pickle references '{exc}', which is not on the allow-list of "
+            f"StyleGAN2 checkpoint contents (nothing from it was run); use a genuine NVIDIA "
+            f"StyleGAN2 .pkl or a rosinality .pt") from None
+    except UnlearnError:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UnlearnError(f"{path}: not a readable network pickle ({msg}); use a StyleGAN2 "
+                           f".pkl from stylegan2-ada-pytorch or stylegan3") from None
+
+
+def flatten(record: PersistentRecord, prefix: str = "") -> dict[str, torch.Tensor]:
+    """A persistent record tree -> state dict (parameters and persistent buffers)."""
+    out: dict[str, torch.Tensor] = {}
+    st = record.state
+    for name, t in (st.get("_parameters") or {}).items():
+        if isinstance(t, torch.Tensor):
+            out[prefix + name] = t
+    skip = st.get("_non_persistent_buffers_set") or set()
+    for name, t in (st.get("_buffers") or {}).items():
+        if isinstance(t, torch.Tensor) and name not in skip:
+            out[prefix + name] = t
+    for name, sub in record.modules.items():
+        if isinstance(sub, PersistentRecord):
+            out.update(flatten(sub, f"{prefix}{name}."))
+        elif sub is not None:
+            raise UnlearnError(f"sub-module '{prefix}{name}' is not a network record")
+    return out
+
+
+def find(record: PersistentRecord, dotted: str) -> PersistentRecord | None:
+    """The sub-record at a dotted path, or None."""
+    for part in dotted.split("."):
+        if not isinstance(record, PersistentRecord):
+            return None
+        record = record.modules.get(part)
+    return record if isinstance(record, PersistentRecord) else None
