@@ -90,7 +90,8 @@ def read_image(path: str | os.PathLike, resolution: int, channels: int,
         reason = "the file is empty" if _size(path) == 0 else "not a PNG, JPEG, WebP or BMP image, or damaged"
         raise UnlearnError(f"cannot read image '{path}': {reason}; replace or remove the file") from exc
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...)
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror
+                  else " ".join(str(exc).split()) or type(exc).__name__)
         raise UnlearnError(f"cannot read image '{path}': {reason}; replace or remove the file") from exc
 
 
