@@ -12,9 +12,11 @@ import torch
 from unlearn_cli.api import SampleSets, SourceContext, UnlearnError
 
 CHUNK = 256              # samples generated (and classified) at a time, to keep memory flat
+CHUNK_ELEMENTS = 1 << 26  # ... and at most this many values (256 MB of float32) per chunk
 POSITIVE_MAX_PROB = 0.05  # default strict rule: a positive has p(target) below this
 FEW_NEGATIVES = 4        # fewer negatives than this gives a warning
 GRID_MAX = 64            # samples shown in a saved grid
+GRID_CELL = 256          # larger samples are shrunk to this in saved grids
 
 # independent random streams, so no two uses of one seed share latents
 STREAM_CANDIDATES, STREAM_POSITIVES, STREAM_GRID, STREAM_EXTRA = 1, 2, 3, 4
@@ -64,12 +66,19 @@ def stream_seed(seed: int, stream: int, chunk: int) -> int:
 
 # --------------------------------------------------------------------------- generation
 def generate(context: SourceContext, n: int, seed: int, stream: int) -> Iterator[torch.Tensor]:
-    """``n`` generated samples in chunks of at most CHUNK, as float32 CPU tensors."""
-    for chunk, start in enumerate(range(0, n, CHUNK)):
-        count = min(CHUNK, n - start)
+    """``n`` generated samples in chunks (see chunk_size), as float32 CPU tensors."""
+    size = chunk_size(context)
+    for chunk, start in enumerate(range(0, n, size)):
+        count = min(size, n - start)
         with torch.no_grad():
             images = context.generate(count, stream_seed(seed, stream, chunk))
         yield images.detach().to("cpu", torch.float32)
+
+
+def chunk_size(context: SourceContext) -> int:
+    """CHUNK samples, fewer for large images (21 at 1024 x 1024 RGB)."""
+    per_image = max(1, context.channels * context.resolution * context.resolution)
+    return max(1, min(CHUNK, CHUNK_ELEMENTS // per_image))
 
 
 def generate_all(context: SourceContext, n: int, seed: int, stream: int) -> torch.Tensor:
@@ -147,6 +156,16 @@ def filtered_positives(context: SourceContext, n: int, seed: int, stream: int,
 
 
 # --------------------------------------------------------------------------- output
+def preview(images: torch.Tensor) -> torch.Tensor:
+    """Images for a grid: shrunk (area average) to at most GRID_CELL pixels a side."""
+    side = max(images.shape[-2:])
+    if side <= GRID_CELL:
+        return images
+    size = [max(1, round(d * GRID_CELL / side)) for d in images.shape[-2:]]
+    return torch.nn.functional.interpolate(images, size=size, mode="area")
+
+
+
 def info(message: str) -> None:
     sys.stderr.write(f"{message}\n")
     sys.stderr.flush()
@@ -169,7 +188,7 @@ def finish(context: SourceContext, sets: SampleSets) -> SampleSets:
     files = {}
     for name, images in (("negatives", sets.negatives), ("positives", sets.positives)):
         if images.shape[0]:
-            path = save_grid(images[:GRID_MAX], Path(context.out_dir) / f"{name}.png")
+            path = save_grid(preview(images[:GRID_MAX]), Path(context.out_dir) / f"{name}.png")
             files[name] = str(path)
     sets.stats["grids"] = files
     return sets

@@ -30,7 +30,7 @@ def collect(context: SourceContext) -> SampleSets:
     seed = common.seed_of(context)
     grid = common.generate_all(context, min(candidates, common.GRID_MAX), seed, common.STREAM_GRID)
     n = grid.shape[0]
-    path = save_grid(grid, Path(context.out_dir) / "manual_grid.png", numbers=True)
+    path = save_grid(common.preview(grid), Path(context.out_dir) / "manual_grid.png", numbers=True)
     common.info(f"numbered grid of {n} samples: {path}")
 
     picked = _picks(context, n, path)

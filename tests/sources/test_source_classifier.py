@@ -107,3 +107,10 @@ def test_registered_with_the_other_sources():
     assert {"folder", "classifier", "manual"} <= set(registry.names("source"))
     for name in ("folder", "classifier", "manual"):
         assert callable(registry.load("source", name))
+
+
+def test_large_images_come_in_smaller_chunks(make_context):
+    from unlearn_cli_plugins.sources.common import chunk_size
+
+    assert chunk_size(make_context(generator=FakeGenerator(resolution=16))) == 256
+    assert chunk_size(make_context(generator=FakeGenerator(resolution=1024, channels=3))) == 21

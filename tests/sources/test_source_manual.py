@@ -104,3 +104,10 @@ def test_bad_picks(text, pattern):
     with pytest.raises(UnlearnError, match=pattern) as info:
         parse_picks(text, 64)
     assert "\n" not in str(info.value)
+
+
+def test_large_samples_are_shrunk_in_grids(collect, make_context):
+    ctx = make_context({"pick": "1", "candidates": 4}, generator=FakeGenerator(resolution=512, channels=3))
+    collect(ctx)
+    assert Image.open(ctx.out_dir / "manual_grid.png").size == (2 + 2 * 258,) * 2
+    assert Image.open(ctx.out_dir / "negatives.png").size == (2 + 258,) * 2
