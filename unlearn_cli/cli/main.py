@@ -19,6 +19,7 @@ BUILTIN_COMMANDS = [
     ("adapt", "unlearn_cli.cli.run_cmd", "adapt"),
     ("unlearn", "unlearn_cli.cli.run_cmd", "unlearn"),
     ("train", "unlearn_cli.cli.train_cmd", "train"),
+    ("eval", "unlearn_cli.cli.eval_cmd", "eval"),
     ("info", "unlearn_cli.cli.info_cmd", "info"),
 ]
 

@@ -261,4 +261,7 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     timings["total"] = time.perf_counter() - started
     metrics["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=str))
+    if distributed.is_main():  # report.md, report.html and their PNGs (docs/evaluation.md)
+        from unlearn_cli.metrics.report import write_run_report
+        write_run_report(out_dir, metrics, bundle.G_ema, job.outputs.get("unlearned_G_ema"), config, device)
     return metrics

@@ -1,20 +1,46 @@
-"""Before/after evaluation on the same fixed latents: PUL, class shares, their shift, FID.
+"""Before/after evaluation on the same fixed latents: PUL, class shares, their shift, FIDs.
 
-PUL (the paper's definition) = 100 * (N_target(before) - N_target(after)) / N_target(before),
-a sample counting as target when the classifier's top class is the target.
-FID here uses the classifier's penultimate features unless Inception weights are given
-(labelled "classifier-feature FID" in every output: not comparable with published FIDs).
+`run` (at its end) and `eval` (on two model files) both call :func:`evaluate_pair`, so the same
+models, seed and sample count give the same numbers. See docs/evaluation.md for the definitions:
+
+- PUL (the paper's) = 100 * (N_target(before) - N_target(after)) / N_target(before), a sample
+  counting as target when the classifier's top class is the target; both generators see the
+  SAME latents: ``latents(samples, z_dim, 10_000 + seed)``.
+- non-target shift: total-variation distance between the class shares of the non-target classes
+  (renormalised to sum to 1) before and after.
+- FID against real images without the target (a dataset plugin or a folder), with the
+  classifier's penultimate features ("classifier-feature FID", always when a reference is known)
+  and, with ``inception_weights``, Inception-v3 pool features through torch-fidelity
+  ("Inception FID"). Each FID carries its kind in the output: the two are not comparable.
+- Ret-FID (optional): FID between the unlearned model's samples and those of a model retrained
+  without the feature, on generated samples only.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from unlearn_cli.config import RunConfig
-from unlearn_cli.engine.models import generate
+from unlearn_cli.engine.models import latents
 from unlearn_cli.errors import UnlearnError
 from unlearn_cli.metrics.fid import frechet_distance
+
+EVAL_SEED_OFFSET = 10_000
+CLASSIFIER_FID = "classifier-feature FID"
+INCEPTION_FID = "Inception FID"
+
+
+def eval_seed(config: RunConfig) -> int:
+    """The seed of the evaluation latents (kept apart from the seeds training uses)."""
+    return EVAL_SEED_OFFSET + config.seed
+
+
+def eval_latents(G, n: int, seed: int) -> torch.Tensor:
+    """The fixed latents every evaluated generator sees (seeded on the CPU: any device agrees)."""
+    return latents(n, G.z_dim, seed)
 
 
 def target_index(classifier, target: str) -> int:
@@ -27,69 +53,204 @@ def target_index(classifier, target: str) -> int:
 
 
 @torch.no_grad()
-def classify(G, classifier, n: int, seed: int, device, batch: int = 250):
-    """Top-class counts and penultimate features of n samples on fixed latents."""
-    labels, features = [], []
-    for start in range(0, n, batch):
-        images = generate(G, min(batch, n - start), seed + start, str(device))
+def generate_on(G, z: torch.Tensor, device, batch: int = 250):
+    """Images of G for the latents z, batch by batch (constant noise, no truncation)."""
+    G.eval()
+    for start in range(0, len(z), batch):
+        yield G(z[start:start + batch].to(device), truncation_psi=1.0, noise_mode="const")
+
+
+@dataclass
+class Scores:
+    labels: torch.Tensor  # top class per sample
+    features: torch.Tensor  # classifier penultimate features
+    inception: torch.Tensor | None = None  # Inception pool features, when asked for
+
+
+@torch.no_grad()
+def score(G, z: torch.Tensor, classifier, device, inception: Callable | None = None) -> Scores:
+    """Top classes and features of G's samples on the latents z."""
+    labels, features, pool = [], [], []
+    for images in generate_on(G, z, device):
         labels.append(classifier.probs(images).argmax(1).cpu())
         features.append(classifier.features(images).float().cpu())
-    return torch.cat(labels), torch.cat(features)
+        if inception is not None:
+            pool.append(inception(images))
+    return Scores(torch.cat(labels), torch.cat(features), torch.cat(pool) if pool else None)
 
 
-def reference_features(classifier, reference: str | None, target: int, resolution: int,
-                       channels: int):
-    """Features of real images without the target (dataset plugin or labelled folder)."""
-    if not reference:
-        return None
-    from unlearn_cli.plugins import get_registry
-
+def reference_images(reference: str, target: str, resolution: int, channels: int) -> torch.Tensor:
+    """Real images without the target: a dataset plugin (target class dropped) or a folder."""
     if Path(reference).is_dir():
         from unlearn_cli.io.images import read_image_folder
 
-        images = read_image_folder(reference, resolution, channels)
-    else:
-        load = get_registry().load("dataset", reference)
-        images, labels = load(resolution=resolution, channels=channels)
-        if labels is not None:
-            images = images[labels != target]
-    with torch.no_grad():
-        return torch.cat([classifier.features(images[i:i + 250]).float().cpu()
-                          for i in range(0, len(images), 250)])
+        return read_image_folder(reference, resolution, channels, what="reference folder")
+    from unlearn_cli.plugins import get_registry
+
+    registry = get_registry()
+    try:
+        spec = registry.find("dataset", reference)
+    except UnlearnError as exc:
+        raise UnlearnError(f"reference '{reference}' is neither a folder nor a dataset plugin "
+                           f"({exc})") from None
+    classes = [str(c) for c in spec.options.get("classes") or []]
+    images, labels = registry.load("dataset", reference)(resolution=resolution, channels=channels)
+    if labels is not None and target in classes:
+        images = images[torch.as_tensor(labels) != classes.index(target)]
+    return images
+
+
+@torch.no_grad()
+def batched(fn: Callable, images: torch.Tensor, batch: int = 250) -> torch.Tensor:
+    return torch.cat([fn(images[i:i + batch]).float().cpu() for i in range(0, len(images), batch)])
+
+
+def default_reference(config: RunConfig) -> str | None:
+    """--reference, or the bundled digits when the bundled digits model is evaluated."""
+    return config.reference or ("digits" if config.ckpt == "bundled:digits" else None)
 
 
 def shares(labels: torch.Tensor, k: int) -> list[float]:
     return (torch.bincount(labels, minlength=k).double() / max(len(labels), 1)).tolist()
 
 
-def evaluate_pair(G_before, G_after, classifier, config: RunConfig, device) -> dict:
+def nontarget_tv(s_before: list[float], s_after: list[float], target: int) -> float:
+    """TV distance of the non-target class shares, each renormalised to sum to 1."""
+    rest = [i for i in range(len(s_before)) if i != target]
+    nb = torch.tensor([s_before[i] for i in rest], dtype=torch.float64)
+    na = torch.tensor([s_after[i] for i in rest], dtype=torch.float64)
+    return 0.5 * float((nb / nb.sum().clamp_min(1e-12) - na / na.sum().clamp_min(1e-12)).abs().sum())
+
+
+def _fid(a: torch.Tensor, b: torch.Tensor) -> float | None:
+    return round(frechet_distance(a, b), 3) if len(a) >= 2 and len(b) >= 2 else None
+
+
+def _ratio(after: float | None, before: float | None) -> float | None:
+    if after is None or before is None:
+        return None
+    return round(after / max(before, 1e-9), 3)
+
+
+def evaluate_pair(G_before, G_after, classifier, config: RunConfig, device, *,
+                  inception_weights: str | None = None, G_retrained=None) -> dict:
+    """PUL, class shares, non-target shift and FIDs of G_after against G_before (see top)."""
+    if G_before.z_dim != G_after.z_dim:
+        raise UnlearnError(f"the two models have different latent sizes ({G_before.z_dim} vs "
+                           f"{G_after.z_dim}); they cannot be compared on the same latents")
     target = target_index(classifier, config.target)
-    k = len(classifier.classes)
-    seed = 10_000 + config.seed
-    before, f_before = classify(G_before, classifier, config.eval_samples, seed, device)
-    after, f_after = classify(G_after, classifier, config.eval_samples, seed, device)
-    n_before, n_after = int((before == target).sum()), int((after == target).sum())
-    s_before, s_after = shares(before, k), shares(after, k)
-    rest = [i for i in range(k) if i != target]
-    # distribution over the non-target classes, renormalised, before vs after
-    nb = torch.tensor([s_before[i] for i in rest]); na = torch.tensor([s_after[i] for i in rest])
-    tv = 0.5 * float((nb / nb.sum().clamp_min(1e-12) - na / na.sum().clamp_min(1e-12)).abs().sum())
+    k, n, seed = len(classifier.classes), config.eval_samples, eval_seed(config)
+    inception = None
+    if inception_weights:
+        from unlearn_cli.metrics.inception import load_inception
+
+        inception = load_inception(inception_weights, device)
+    z = eval_latents(G_before, n, seed)
+    before = score(G_before, z, classifier, device, inception)
+    after = score(G_after, z, classifier, device, inception)
+    n_before, n_after = int((before.labels == target).sum()), int((after.labels == target).sum())
+    s_before, s_after = shares(before.labels, k), shares(after.labels, k)
     result = {
-        "samples": config.eval_samples, "target": classifier.classes[target],
+        "samples": n, "seed": seed, "target": classifier.classes[target],
+        "latents": f"{n} latents of size {G_before.z_dim} from seed {seed}, the same for both models",
         "target_count_before": n_before, "target_count_after": n_after,
         "pul": round(100.0 * (n_before - n_after) / n_before, 2) if n_before else None,
         "class_share_before": dict(zip(classifier.classes, [round(s, 4) for s in s_before])),
         "class_share_after": dict(zip(classifier.classes, [round(s, 4) for s in s_after])),
-        "nontarget_tv_distance": round(tv, 4),
+        "nontarget_tv_distance": round(nontarget_tv(s_before, s_after, target), 4),
     }
-    reference = config.reference or ("digits" if config.ckpt == "bundled:digits" else None)
-    real = reference_features(classifier, reference, target, G_before.img_resolution,
-                              G_before.img_channels)
-    if real is not None:
-        keep_b, keep_a = before != target, after != target
-        result["fid_kind"] = "classifier-feature FID vs real non-target images"
-        result["fid_before"] = round(frechet_distance(f_before, real), 3)
-        result["fid_after"] = round(frechet_distance(f_after, real), 3)
-        result["fid_before_nontarget_samples"] = round(frechet_distance(f_before[keep_b], real), 3)
-        result["fid_ratio"] = round(result["fid_after"] / max(result["fid_before"], 1e-9), 3)
+    reference = default_reference(config)
+    if reference:
+        result.update(_reference_fids(reference, target, classifier, inception, before, after,
+                                      G_before.img_resolution, G_before.img_channels))
+    if G_retrained is not None:
+        result.update(_ret_fids(G_retrained, z, classifier, device, inception, before, after))
     return result
+
+
+def _reference_fids(reference: str, target: int, classifier, inception, before: Scores,
+                    after: Scores, resolution: int, channels: int) -> dict:
+    real = reference_images(reference, classifier.classes[target], resolution, channels)
+    real_features = batched(classifier.features, real)
+    name = f"'{reference}'" + ("" if Path(reference).is_dir() else f" without class '{classifier.classes[target]}'")
+    out = {
+        "fid_reference": name, "fid_reference_images": len(real),
+        "fid_kind": f"{CLASSIFIER_FID} vs real non-target images",
+        "fid_before": _fid(before.features, real_features),
+        "fid_after": _fid(after.features, real_features),
+        "fid_before_nontarget_samples": _fid(before.features[before.labels != target], real_features),
+    }
+    out["fid_ratio"] = _ratio(out["fid_after"], out["fid_before"])
+    if inception is not None:
+        real_pool = batched(inception, real, 50)
+        out.update({
+            "inception_fid_kind": f"{INCEPTION_FID} (torch-fidelity, pool3 features) vs real non-target images",
+            "inception_fid_before": _fid(before.inception, real_pool),
+            "inception_fid_after": _fid(after.inception, real_pool),
+        })
+        out["inception_fid_ratio"] = _ratio(out["inception_fid_after"], out["inception_fid_before"])
+    return out
+
+
+def _ret_fids(G_retrained, z: torch.Tensor, classifier, device, inception, before: Scores,
+              after: Scores) -> dict:
+    if G_retrained.z_dim != z.shape[1]:
+        raise UnlearnError(f"the retrained model's latent size ({G_retrained.z_dim}) differs from "
+                           f"the evaluated models' ({z.shape[1]})")
+    retrained = score(G_retrained, z, classifier, device, inception)
+    out = {
+        "ret_fid_kind": f"{CLASSIFIER_FID} vs samples of the retrained model (Ret-FID)",
+        "ret_fid_before": _fid(before.features, retrained.features),
+        "ret_fid": _fid(after.features, retrained.features),
+    }
+    if inception is not None:
+        out.update({
+            "inception_ret_fid_kind": f"{INCEPTION_FID} vs samples of the retrained model (Ret-FID)",
+            "inception_ret_fid_before": _fid(before.inception, retrained.inception),
+            "inception_ret_fid": _fid(after.inception, retrained.inception),
+        })
+    return out
+
+
+@dataclass
+class EvalModels:
+    """What `gan-unlearn eval` loaded: three bundles (retrained optional) and the classifier."""
+
+    before: object
+    after: object
+    retrained: object | None
+    classifier: object
+
+    def describe(self) -> dict:
+        roles = {"before": self.before, "after": self.after, "retrained": self.retrained}
+        return {role: {"file": b.path, "sha256": b.sha256, "gan": b.gan}
+                for role, b in roles.items() if b is not None}
+
+
+def load_eval_models(before: str, after: str, config: RunConfig, device, *, gan: str | None = None,
+                     retrained: str | None = None, inception_weights: str | None = None) -> EvalModels:
+    """Check the cheap things first (classifier name, files), then load models and classifier."""
+    from unlearn_cli.engine.models import load_gan
+    from unlearn_cli.engine.pipeline import load_classifier
+    from unlearn_cli.plugins import get_registry
+
+    get_registry().find("classifier", config.classifier)  # a typo fails before any loading
+    for flag, path in (("--inception-weights", inception_weights), ("--retrained", retrained)):
+        if path and not Path(path).is_file():
+            raise UnlearnError(f"{flag} file not found: {path}")
+    if config.eval_samples < 2:
+        raise UnlearnError("--samples must be at least 2")
+    loaded = [load_gan(path, gan, str(device)) if path else None for path in (before, after, retrained)]
+    return EvalModels(*loaded, load_classifier(config, device, required=True))
+
+
+def evaluate_files(before: str, after: str, config: RunConfig, device, *, gan: str | None = None,
+                   inception_weights: str | None = None,
+                   retrained: str | None = None) -> tuple[dict, EvalModels]:
+    """`gan-unlearn eval`: the models' EMA generators through evaluate_pair, as `run` does."""
+    models = load_eval_models(before, after, config, device, gan=gan, retrained=retrained,
+                              inception_weights=inception_weights)
+    result = evaluate_pair(models.before.G_ema, models.after.G_ema, models.classifier, config, device,
+                           inception_weights=inception_weights,
+                           G_retrained=models.retrained.G_ema if models.retrained else None)
+    return {"command": "eval", "models": models.describe(), "eval": result}, models

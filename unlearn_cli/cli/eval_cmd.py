@@ -1,0 +1,90 @@
+"""`gan-unlearn eval --before A --after B`: the measurements `run` makes, on two model files.
+
+Same code path, latents and defaults as the end of `run` (unlearn_cli.metrics.evaluate), so the
+same models, seed and sample count give the same PUL. See docs/evaluation.md.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+_F = "FID"
+
+
+def evaluate(
+    before: str = typer.Option(..., "--before", help="Model before unlearning: a file load_gan reads, or bundled:NAME."),
+    after: str = typer.Option(..., "--after", help="Model after unlearning (e.g. a run's unlearned.safetensors)."),
+    gan: Optional[str] = typer.Option(None, help="GAN plugin for foreign checkpoints (default stylegan2)."),
+    classifier: str = typer.Option("digits", help="Classifier plugin that decides what is the target."),
+    classifier_path: Optional[str] = typer.Option(None, help="File for the classifier (e.g. TorchScript)."),
+    target: str = typer.Option("8", help="Class or attribute that was forgotten."),
+    samples: int = typer.Option(2000, help="Samples per model (same latents for both)."),
+    seed: int = typer.Option(0, help="The run's seed: the latents are drawn from 10000 + seed."),
+    reference: Optional[str] = typer.Option(None, help="Real images for FID: a dataset plugin name or a folder.", rich_help_panel=_F),
+    inception_weights: Optional[Path] = typer.Option(None, help="Inception-v3 weights file (torch-fidelity format): adds an Inception FID.", rich_help_panel=_F),
+    retrained: Optional[str] = typer.Option(None, help="Model retrained without the feature: adds Ret-FID.", rich_help_panel=_F),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    report: Optional[Path] = typer.Option(None, help="Also write report.md/report.html (and PNGs) into this folder."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Measure what unlearning changed: PUL, class shares, non-target shift, FID (labelled by kind)."""
+    from unlearn_cli.config import RunConfig
+    from unlearn_cli.engine.pipeline import pick_device
+    from unlearn_cli.errors import UnlearnError
+    from unlearn_cli.metrics.evaluate import evaluate_files
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise UnlearnError(f"--device must be auto, cpu or cuda, not '{device}'")
+    if samples < 2:
+        raise UnlearnError("--samples must be at least 2")
+    if seed < 0:
+        raise UnlearnError("--seed must not be negative")
+    if report is not None and report.exists() and not report.is_dir():
+        raise UnlearnError(f"--report {report} is a file; give a folder")
+    config = RunConfig(ckpt=before, gan=gan, classifier=classifier, classifier_path=classifier_path,
+                       target=target, eval_samples=samples, seed=seed, reference=reference,
+                       device=device)
+    torch_device = pick_device(device)
+    data, models = evaluate_files(before, after, config, torch_device, gan=gan, retrained=retrained,
+                                  inception_weights=str(inception_weights) if inception_weights else None)
+    if report is not None:
+        from unlearn_cli.io.atomic import write_text
+        from unlearn_cli.metrics.report import write_report
+
+        import json
+
+        report.mkdir(parents=True, exist_ok=True)
+        write_text(report / "eval.json", json.dumps(data, indent=2, sort_keys=True, default=str))
+        data["report"] = str(write_report(report, data, models.before.G_ema, models.after.G_ema,
+                                          config, torch_device, classifier=models.classifier))
+    if json_output:
+        from unlearn_cli.cli.common import print_json
+
+        print_json(data)
+        return
+    _print_table(data)
+
+
+def _print_table(data: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from unlearn_cli.metrics.report import headline
+
+    table = Table(title="gan-unlearn eval", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", overflow="fold")
+    for role, info in data["models"].items():
+        table.add_row(f"{role} model", info["file"])
+    for label, value in headline(data):
+        table.add_row(label, value)
+    ev = data["eval"]
+    table.add_row("latents", ev["latents"])
+    if "report" in data:
+        table.add_row("report", data["report"])
+    Console().print(table)
+
+
+eval = evaluate  # the name main.BUILTIN_COMMANDS imports
