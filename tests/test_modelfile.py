@@ -85,3 +85,17 @@ def test_info_on_missing_file_is_one_line(tmp_path):
     result = CliRunner().invoke(create_app(), ["info", str(tmp_path / "nope.safetensors")])
     assert result.exit_code == 1
     assert result.output.strip() == f"error: model file not found: {tmp_path / 'nope.safetensors'}"
+
+
+def test_writes_are_deterministic_and_readable_by_safetensors(tmp_path):
+    from safetensors.torch import load_file
+
+    parts = {"G": {"b": torch.arange(5, dtype=torch.int64), "a": torch.randn(2, 3)},
+             "D": {"w": torch.zeros(0)}}
+    for name in ("x.safetensors", "y.safetensors"):
+        save_model(tmp_path / name, parts, gan="toy", config={"z": 1, "a": 2}, stage="trained",
+                   extra={"k2": "v", "k1": "w"})
+    assert (tmp_path / "x.safetensors").read_bytes() == (tmp_path / "y.safetensors").read_bytes()
+    loaded = load_file(str(tmp_path / "x.safetensors"))
+    assert torch.equal(loaded["G.b"], parts["G"]["b"]) and torch.equal(loaded["G.a"], parts["G"]["a"])
+    assert loaded["D.w"].shape == (0,)

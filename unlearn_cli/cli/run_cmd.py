@@ -5,6 +5,8 @@ flags that are not given leave the file's value or the default in place.
 """
 from __future__ import annotations
 
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
@@ -48,6 +50,7 @@ def _make(mode: str):
         reference: Optional[str] = typer.Option(None, help="Real images for FID: dataset plugin or folder."),
         out: Optional[str] = typer.Option(None, help="Run folder (default: runs/run-TIMESTAMP)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Allow a non-empty --out."),
+        resume: Optional[Path] = typer.Option(None, help="Continue an interrupted run in this folder (its saved options)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     ) -> None:
         given = dict(locals())  # first: only the options, before any import adds names
@@ -56,15 +59,25 @@ def _make(mode: str):
         from unlearn_cli.errors import UnlearnError
 
         flags = {k: v for k, v in given.items()
-                 if k not in ("config", "adapted", "quiet", "batch", "lr", "overwrite", "mode")}
+                 if k not in ("config", "adapted", "quiet", "batch", "lr", "overwrite", "mode", "resume")}
         flags.update({"train.batch": batch, "train.lr": lr, "overwrite": overwrite or None})
         if adapted and mode != "unlearn":
             raise UnlearnError("--adapted is for `gan-unlearn unlearn`; `run` adapts by itself")
         if mode == "unlearn" and not adapted:
             raise UnlearnError("`unlearn` needs --adapted FILE (made by `gan-unlearn adapt`)")
-        options = resolve(RunConfig, config, flags)
-        metrics = run(options, show_progress=not quiet, mode=mode, adapted_files=adapted or [],
-                      ask=lambda prompt: typer.prompt(prompt))
+        if resume is not None:
+            given_flags = [k for k, v in flags.items() if v is not None] + (["config"] if config else [])
+            if given_flags:
+                raise UnlearnError(f"--resume takes the options saved in {resume}/config.yaml; "
+                                   f"drop --{given_flags[0].replace('_', '-').replace('train.', '')}")
+            from unlearn_cli.engine.pipeline import load_resume_config
+
+            options = load_resume_config(resume)
+        else:
+            options = resolve(RunConfig, config, flags)
+        with sigterm_as_interrupt():
+            metrics = run(options, show_progress=not quiet, mode=mode, adapted_files=adapted or [],
+                          ask=_terminal_prompt(), resume_dir=resume)
         from unlearn_cli.cli.summary import print_summary
 
         print_summary(metrics)
@@ -75,6 +88,32 @@ def _make(mode: str):
         "unlearn": "Stage 2 only: unlearn, repelled from --adapted model files.",
     }[mode]
     return command
+
+
+def _terminal_prompt():
+    """Ask on the terminal; with no terminal (scripts, CI) sources get None and must say so."""
+    import sys
+
+    if not sys.stdin.isatty():
+        return None
+    return lambda prompt: typer.prompt(prompt, prompt_suffix="")
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C: checkpoint, then stop."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. some test runners): nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 run = _make("run")

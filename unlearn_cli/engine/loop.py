@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_cli.config import TrainOptions
-from unlearn_cli.engine import distributed
+from unlearn_cli.engine import distributed, resume
 from unlearn_cli.errors import UnlearnError
 
 
@@ -46,7 +46,7 @@ class Stage:
     g_penalty: Callable[[], dict[str, torch.Tensor]] | None = None  # name -> scalar; summed
     extras: object = None  # the gan plugin (optional generate_for_training, generator_regularizer)
     log_path: Path | None = None
-    on_checkpoint: Callable[[int], None] | None = None
+    resume_path: Path | None = None  # stage checkpoint: read if present, written on interrupt
     show_progress: bool = True
     precision: str = "fp32"
 
@@ -80,12 +80,14 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
     o, device = stage.options, stage.real_images.device
     state = state or LoopState()
     g_opt, d_opt = optimizers or make_optimizers(stage)
-    if state.step == 0:
+    # each rank draws its own batches from its own stream
+    rng = torch.Generator(device=device).manual_seed(stage.seed + 104729 * distributed.rank())
+    if stage.resume_path is not None and stage.resume_path.is_file():
+        resume.load_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
+    elif state.step == 0:
         for module in (stage.G, stage.D, stage.G_ema):
             distributed.broadcast_module(module)
-    # each rank draws its own batches; resuming at step s continues a fresh, reproducible stream
-    rank_seed = stage.seed + 7919 * state.step + 104729 * distributed.rank()
-    rng = torch.Generator(device=device).manual_seed(rank_seed)
+    stop_at = _test_interrupt_step(stage.name)
     n_real, batch = len(stage.real_images), o.batch
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=stage.precision == "bf16")
     sums: dict[str, torch.Tensor] = {}
@@ -156,9 +158,16 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
                 if progress is not None:
                     progress.update(state.step, record)
                 sums, count, started = {}, 0, time.perf_counter()
-            if (stage.on_checkpoint and o.checkpoint_every and main
+            if (stage.resume_path and o.checkpoint_every and main
                     and state.step % o.checkpoint_every == 0 and state.step < stage.steps):
-                stage.on_checkpoint(state.step)
+                resume.save_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
+            if state.step == stop_at:
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        if stage.resume_path is None or not main:
+            raise
+        resume.save_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
+        raise StageInterrupted(stage.name, state.step, stage.steps) from None
     finally:
         if log:
             log.close()
@@ -166,6 +175,24 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
             progress.close()
     stage.G.requires_grad_(True)
     return state
+
+
+class StageInterrupted(UnlearnError):
+    """Ctrl-C or SIGTERM during a stage: its checkpoint was saved; `--resume` continues."""
+
+    exit_code = 130
+
+    def __init__(self, stage: str, step: int, total: int):
+        super().__init__(f"interrupted during {stage} at step {step} of {total}; its checkpoint "
+                         f"was saved: continue with --resume RUN_FOLDER")
+
+
+def _test_interrupt_step(stage_name: str) -> int | None:
+    """Tests simulate Ctrl-C after a given step: GAN_UNLEARN_TEST_INTERRUPT=STAGE:STEP."""
+    import os
+
+    name, _, step = os.environ.get("GAN_UNLEARN_TEST_INTERRUPT", "").rpartition(":")
+    return int(step) if name == stage_name and step.isdigit() else None
 
 
 def _check_finite(record: dict, stage: Stage) -> None:

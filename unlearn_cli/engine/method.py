@@ -73,7 +73,8 @@ def repulsion_penalty(G: nn.Module, adapted: list[nn.Module], loss_fn: Callable,
 
 
 def adapt(bundle: GanBundle, D: nn.Module, negatives: torch.Tensor, config: RunConfig,
-          seed: int, log_path: Path | None, show_progress: bool = True) -> StageOutput:
+          seed: int, log_path: Path | None, show_progress: bool = True,
+          resume_path: Path | None = None) -> StageOutput:
     """Stage 1: a copy of (G, D) fine-tuned on the negatives, held near theta_G by EWC."""
     torch.manual_seed(seed)
     G, G_ema, D = clone(bundle.G_ema), clone(bundle.G_ema, False), clone(D)
@@ -83,13 +84,13 @@ def adapt(bundle: GanBundle, D: nn.Module, negatives: torch.Tensor, config: RunC
     D.requires_grad_(True)
     stage = Stage(f"adapt#{seed}", G, D, G_ema, negatives, config.adapt_iters, config.train,
                   seed, ewc_penalty(G, fisher, config.ewc_lambda), bundle.plugin, log_path,
-                  show_progress=show_progress, precision=config.precision)
+                  resume_path, show_progress=show_progress, precision=config.precision)
     return StageOutput(G, G_ema, D, run_stage(stage))
 
 
 def unlearn(bundle: GanBundle, D: nn.Module, positives: torch.Tensor, adapted: list[nn.Module],
             loss_fn: Callable | None, config: RunConfig, log_path: Path | None,
-            show_progress: bool = True, steps: int | None = None) -> StageOutput:
+            show_progress: bool = True, resume_path: Path | None = None) -> StageOutput:
     """Stage 2: theta_G fine-tuned on the positives, repelled from the adapted models.
 
     With no adapted models (or gamma 0) this is plain fine-tuning on the positives.
@@ -99,7 +100,7 @@ def unlearn(bundle: GanBundle, D: nn.Module, positives: torch.Tensor, adapted: l
     penalty = None
     if adapted and loss_fn is not None and config.gamma > 0:
         penalty, _ = repulsion_penalty(G, adapted, loss_fn, config.gamma)
-    stage = Stage("unlearn", G, D, G_ema, positives, config.unlearn_iters if steps is None else steps,
-                  config.train, config.seed + 1, penalty, bundle.plugin, log_path,
+    stage = Stage("unlearn", G, D, G_ema, positives, config.unlearn_iters, config.train,
+                  config.seed + 1, penalty, bundle.plugin, log_path, resume_path,
                   show_progress=show_progress, precision=config.precision)
     return StageOutput(G, G_ema, D, run_stage(stage))

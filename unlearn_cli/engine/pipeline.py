@@ -72,17 +72,31 @@ class Job:
         factory = get_registry().load("repulsion", c.repulsion)
         return factory(alpha=c.alpha, eps=c.eps)
 
+    def resume_path(self, stage: str) -> Path:
+        return self.out_dir / "resume" / f"{stage}.safetensors"
+
     def adapt_models(self) -> list[torch.nn.Module]:
-        """Stage 1 for each of --adapted-models seeds; each adapted model is saved."""
+        """Stage 1 for each of --adapted-models seeds; each adapted model is saved.
+
+        An adapted model already in the run folder (a resumed run) is loaded, never redone.
+        """
         started, adapted = time.perf_counter(), []
         negatives = self.samples.negatives.to(self.device)
         for k in range(self.config.adapted_models):
-            out = stages.adapt(self.bundle, self.D, negatives, self.config, self.config.seed + 100 * k,
-                               self.log_path, self.show_progress)
+            seed = self.config.seed + 100 * k
             name = "adapted.safetensors" if self.config.adapted_models == 1 else f"adapted-{k + 1}.safetensors"
-            digest = _save(self, out, self.out_dir / name, "adapted",
-                           {"seed": self.config.seed + 100 * k, "adapt_iters": self.config.adapt_iters,
-                            "ewc_lambda": self.config.ewc_lambda})
+            path = self.out_dir / name
+            if path.is_file():
+                done = load_gan(str(path), self.bundle.gan, str(self.device))
+                adapted.append(done.G)
+                self.outputs.setdefault("adapted", []).append({"file": name, "sha256": done.sha256})
+                continue
+            resume = self.resume_path(f"adapt-{k + 1}")
+            out = stages.adapt(self.bundle, self.D, negatives, self.config, seed, self.log_path,
+                               self.show_progress, resume)
+            digest = _save(self, out, path, "adapted", {"seed": seed, "adapt_iters": self.config.adapt_iters,
+                                                         "ewc_lambda": self.config.ewc_lambda})
+            resume.unlink(missing_ok=True)
             self.outputs.setdefault("adapted", []).append({"file": name, "sha256": digest})
             adapted.append(out.G)
         self.timings["adapt"] = time.perf_counter() - started
@@ -92,7 +106,7 @@ class Job:
         started = time.perf_counter()
         out = stages.unlearn(self.bundle, self.D, self.samples.positives.to(self.device), adapted,
                              self.repulsion() if use_repulsion else None, self.config,
-                             self.log_path, self.show_progress)
+                             self.log_path, self.show_progress, self.resume_path("unlearn"))
         self.timings["unlearn"] = time.perf_counter() - started
         return out
 
@@ -100,11 +114,22 @@ class Job:
                        D: torch.nn.Module | None = None) -> str:
         out = stages.StageOutput(G if G is not None else G_ema, G_ema, D, None)
         digest = _save(self, out, self.out_dir / "unlearned.safetensors", "unlearned",
-                       self.config.model_dump(mode="json"),
+                       self.config.model_dump(mode="json", exclude={"out", "overwrite"}),
                        {"adapted_sha256": json.dumps([a["sha256"] for a in self.outputs.get("adapted", [])])})
+        self.resume_path("unlearn").unlink(missing_ok=True)
         self.outputs["unlearned"] = {"file": "unlearned.safetensors", "sha256": digest}
         self.outputs["unlearned_G_ema"] = G_ema
         return digest
+
+    def finished_unlearned(self) -> bool:
+        """A resumed run whose unlearned model is already written: load it instead of training."""
+        path = self.out_dir / "unlearned.safetensors"
+        if not path.is_file():
+            return False
+        done = load_gan(str(path), self.bundle.gan, str(self.device))
+        self.outputs["unlearned"] = {"file": path.name, "sha256": done.sha256}
+        self.outputs["unlearned_G_ema"] = done.G_ema
+        return True
 
 
 def _save(job: Job, out: stages.StageOutput, path: Path, stage: str, params: dict,
@@ -155,8 +180,44 @@ def ensure_discriminator(bundle: GanBundle, positives: torch.Tensor, config: Run
     return D
 
 
+SAMPLES_FILE = "samples.safetensors"
+
+
 def collect_samples(config: RunConfig, bundle: GanBundle, classifier, device: torch.device,
                     out_dir: Path, ask: Callable[[str], str] | None) -> SampleSets:
+    """The source's negatives and positives, saved so a resumed run never asks again."""
+    saved = out_dir / SAMPLES_FILE
+    if saved.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(saved), framework="pt") as handle:
+            meta = handle.metadata()
+            return _standard(SampleSets(handle.get_tensor("negatives"), handle.get_tensor("positives"),
+                                        meta.get("positives_note", ""), json.loads(meta.get("stats", "{}"))))
+    samples = _standard(_collect(config, bundle, classifier, device, out_dir, ask))
+    from unlearn_cli.io.atomic import write_with
+    from unlearn_cli.io.safetensors_writer import write_safetensors
+
+    tensors = {"negatives": samples.negatives.detach().cpu().contiguous(),
+               "positives": samples.positives.detach().cpu().contiguous()}
+    meta = {"positives_note": samples.positives_note, "stats": json.dumps(samples.stats, default=str)}
+    write_with(saved, lambda tmp: write_safetensors(tmp, tensors, meta))
+    return samples
+
+
+def _standard(samples: SampleSets) -> SampleSets:
+    """Fresh float32 tensors with standard strides, however the source or file made them.
+
+    A [N, 1, H, W] tensor made by a permute can look channels-last to conv, which then rounds
+    differently; a resumed run (reading the saved file) must compute exactly what the first did.
+    """
+    samples.negatives = samples.negatives.float().clone(memory_format=torch.contiguous_format)
+    samples.positives = samples.positives.float().clone(memory_format=torch.contiguous_format)
+    return samples
+
+
+def _collect(config: RunConfig, bundle: GanBundle, classifier, device: torch.device,
+             out_dir: Path, ask: Callable[[str], str] | None) -> SampleSets:
     source = get_registry().load("source", config.source)
     G = bundle.G_ema
 
@@ -186,7 +247,8 @@ def load_adapted(files: list, bundle: GanBundle, device: torch.device) -> list[t
 
 
 def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = None,
-        echo: Callable[[str], None] = print, mode: str = "run", adapted_files: list = ()) -> dict:
+        echo: Callable[[str], None] = print, mode: str = "run", adapted_files: list = (),
+        resume_dir: str | Path | None = None) -> dict:
     """The whole job (mode run), or only stage 1 (adapt) or stage 2 (unlearn); returns metrics."""
     if config.neg and config.source == "classifier":
         config = config.model_copy(update={"source": "folder"})
@@ -200,7 +262,11 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     if distributed.world_size() > 1 and config.source == "manual" and not (config.pick or config.pick_file):
         raise UnlearnError("with several processes the manual source needs --pick or --pick-file")
     torch.manual_seed(config.seed)
-    if distributed.is_main():
+    created = False
+    if resume_dir is not None:
+        out_dir = Path(resume_dir)
+    elif distributed.is_main():
+        created = not (config.out and Path(config.out).is_dir() and any(Path(config.out).iterdir()))
         out_dir = prepare_out_dir(config.out, config.overwrite)
     else:  # only rank 0 writes into the run folder; other ranks write to a scratch folder
         import tempfile
@@ -209,6 +275,13 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     try:
         return _run_in(config, out_dir, device, show_progress and distributed.is_main(), ask,
                        echo if distributed.is_main() else (lambda _m: None), mode, adapted_files)
+    except BaseException:
+        # a run that failed before anything worth keeping leaves no folder behind
+        if created and distributed.is_main() and not _has_progress(out_dir):
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     finally:
         if not distributed.is_main():
             import shutil
@@ -216,11 +289,29 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
             shutil.rmtree(out_dir, ignore_errors=True)
 
 
+def _has_progress(out_dir: Path) -> bool:
+    """A finished stage's model or an interrupted stage's checkpoint: worth --resume."""
+    models = [p for p in out_dir.glob("*.safetensors") if p.name != SAMPLES_FILE]
+    # the manual source's numbered grid is what the user needs to choose --pick next time
+    return bool(models) or any(out_dir.glob("resume/*")) or (out_dir / "manual_grid.png").exists()
+
+
+def load_resume_config(resume_dir: str | Path) -> RunConfig:
+    """The saved config of a run folder, for `--resume DIR`."""
+    from unlearn_cli.config import resolve
+
+    path = Path(resume_dir) / "config.yaml"
+    if not path.is_file():
+        raise UnlearnError(f"--resume {resume_dir}: no config.yaml there; is it a run folder?")
+    return resolve(RunConfig, path)
+
+
 def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progress: bool,
             ask, echo, mode: str, adapted_files) -> dict:
     from unlearn_cli.engine import distributed
 
-    write_text(out_dir / "config.yaml", to_yaml(config))
+    if not (out_dir / "config.yaml").is_file():
+        write_text(out_dir / "config.yaml", to_yaml(config))
     timings: dict[str, float] = {}
     started = time.perf_counter()
     bundle = load_gan(config.ckpt, config.gan, str(device))
@@ -230,6 +321,7 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     samples = collect_samples(config, bundle, classifier, device, out_dir, ask)
     timings["collect"] = time.perf_counter() - started
     echo(f"negatives: {len(samples.negatives)}, positives: {len(samples.positives)}")
+    torch.manual_seed(config.seed + 1)
     D = ensure_discriminator(bundle, samples.positives, config, device, show_progress)
     job = Job(config, bundle, D, samples, device, out_dir, show_progress, timings)
     if mode == "adapt":
@@ -238,7 +330,7 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         out = job.unlearn(load_adapted(adapted_files, bundle, device))
         job.outputs["adapted"] = [{"file": str(f), "sha256": sha256_file(f)} for f in adapted_files]
         job.save_unlearned(out.G_ema, out.G, out.D)
-    else:
+    elif not job.finished_unlearned():
         get_registry().load("method", config.method)(job)
         if "unlearned" not in job.outputs:
             raise UnlearnError(f"method '{config.method}' produced no unlearned model")
@@ -264,4 +356,15 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     if distributed.is_main():  # report.md, report.html and their PNGs (docs/evaluation.md)
         from unlearn_cli.metrics.report import write_run_report
         write_run_report(out_dir, metrics, bundle.G_ema, job.outputs.get("unlearned_G_ema"), config, device)
+    write_manifest(out_dir)
     return metrics
+
+
+def write_manifest(out_dir: Path) -> None:
+    """manifest.json: sha256 and size of every file in the run folder (resume state excluded)."""
+    files = {}
+    for path in sorted(out_dir.rglob("*")):
+        rel = path.relative_to(out_dir).as_posix()
+        if path.is_file() and rel != "manifest.json" and not rel.startswith("resume/"):
+            files[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    write_text(out_dir / "manifest.json", json.dumps({"files": files}, indent=2, sort_keys=True))

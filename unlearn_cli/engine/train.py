@@ -51,11 +51,11 @@ def train(config: TrainConfig, show_progress: bool = True) -> dict:
 
     stage = Stage("train", G, D, G_ema, real, config.iters, config.train, config.seed,
                   extras=plugin, log_path=out_dir / "train_log.jsonl",
-                  on_checkpoint=lambda step: save(out_dir / "checkpoint.safetensors", "checkpoint"),
+                  resume_path=out_dir / "resume-train.safetensors",
                   show_progress=show_progress, precision=config.precision)
     state = run_stage(stage)
     digest = save(out_dir / "model.safetensors", "pretrained")
-    (out_dir / "checkpoint.safetensors").unlink(missing_ok=True)
+    stage.resume_path.unlink(missing_ok=True)
     summary = {"model": str(out_dir / "model.safetensors"), "sha256": digest,
                "real_images": len(real), "iters": config.iters,
                "seconds": round(time.perf_counter() - started, 1), "last": state.history[-1:]}

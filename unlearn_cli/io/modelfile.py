@@ -121,7 +121,7 @@ def save_model(path: str | os.PathLike, parts: dict[str, dict], *, gan: str, con
                stage: str, parent_sha256: str = "", params: dict | None = None,
                extra: dict[str, str] | None = None) -> str:
     """Write ``parts`` ({"G": state_dict, "D": ..., "G_ema": ...}) atomically; return its sha256."""
-    from safetensors.torch import save_file
+    from unlearn_cli.io.safetensors_writer import write_safetensors
 
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}")
@@ -138,7 +138,7 @@ def save_model(path: str | os.PathLike, parts: dict[str, dict], *, gan: str, con
                                                                    default=str),
         "tool_version": __version__, **(extra or {}),
     }
-    write_with(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    write_with(path, lambda tmp: write_safetensors(tmp, tensors, metadata))
     return sha256_file(path)
 
 
