@@ -73,6 +73,8 @@ def test_folder_and_manual_sources_conform(gan_unlearn_registry, gan_unlearn_sou
     assert (len(sets.negatives), len(sets.positives)) == (3, 5)
     manual = gan_unlearn_registry.load("source", "manual")
     check_source(manual, gan_unlearn_source_context(options={"pick": "1,2", "candidates": 6}))
+    sets = check_source(manual, gan_unlearn_source_context(options={"candidates": 6}, answers=["3"]))
+    assert len(sets.negatives) == 1
 
 
 def test_cli_fixtures(gan_unlearn_cli, gan_unlearn_tiny_gan):

@@ -406,10 +406,16 @@ def make_source_context(out_dir: str | Path | None = None, options: dict | None 
             return G(z, noise_mode="const")
 
     pending = list(answers or [])
+
+    def ask(prompt: str) -> str:
+        if not pending:
+            _fail(f"the source asked {prompt!r} but the test gave no (more) answers")
+        return pending.pop(0)
+
     opts = {**RunConfig().model_dump(mode="json"), **(options or {})}
     return SourceContext(generate=generate, classifier=classifier, resolution=resolution,
                          channels=channels, options=opts, out_dir=out_dir,
-                         ask=lambda prompt: pending.pop(0))
+                         ask=ask)
 
 
 # --------------------------------------------------------------------------- pytest fixtures
