@@ -47,7 +47,7 @@ def render_markdown(title: str, sections: list[tuple[str, list[Block]]]) -> str:
                 lines.append("|" + "---|" * len(header))
                 lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.content]
             elif block.kind == "image":
-                lines.append(f"![{block.caption}]({block.content})")
+                lines.append(f"![{Path(block.content).stem}]({block.content})")
                 if block.caption:
                     lines += ["", f"*{block.caption}*"]
             elif block.kind == "list":

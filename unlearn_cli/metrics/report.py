@@ -148,8 +148,9 @@ def _training_figures(out_dir: Path, records: list[dict]) -> dict[str, str]:
         figures["losses"] = "loss_curves.png"
     distance = [r for r in records if isinstance(r.get("distance"), (int, float))]
     if distance:
-        series = {s: ([r["step"] for r in distance if r["stage"] == s],
-                      [r["distance"] for r in distance if r["stage"] == s])
+        # d/d0 = 1 at step 0 by definition; the log starts after the first log_every steps
+        series = {s: ([0] + [r["step"] for r in distance if r["stage"] == s],
+                      [1.0] + [r["distance"] for r in distance if r["stage"] == s])
                   for s in dict.fromkeys(r["stage"] for r in distance)}
         line_chart(series, "normalised distance d/d0 to the adapted model(s)", ylabel="d / d0",
                    size=(560, 280)).save(out_dir / "distance.png")
