@@ -21,7 +21,7 @@ def register_gans():
 
 @hookspec
 def register_sources():
-    """Negative-sample sources. Target: ``collect(context, options) -> SampleSets``."""
+    """Negative-sample sources. Target: ``collect(context: SourceContext) -> SampleSets``."""
 
 
 @hookspec
@@ -38,7 +38,8 @@ def register_classifiers():
 
 @hookspec
 def register_methods():
-    """Unlearning methods (adapt-then-unlearn, baselines). Target: ``run(context) -> outputs``."""
+    """Unlearning methods (adapt-then-unlearn, baselines). Target: ``method(job) -> None``; it
+    calls ``job.adapt_models()``, ``job.unlearn(adapted)`` and ``job.save_unlearned(G_ema, G, D)``."""
 
 
 @hookspec

@@ -53,6 +53,12 @@ def guarded(fn: Callable) -> Callable:
             if debug_enabled():
                 raise
             raise error_exit(str(exc), getattr(exc, "exit_code", 1)) from None
+        except BrokenPipeError:  # `gan-unlearn ... | head`: the reader left, nothing to report
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except KeyboardInterrupt:
             if debug_enabled():
                 raise
