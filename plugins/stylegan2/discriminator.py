@@ -24,16 +24,17 @@ class DiscriminatorBlock(nn.Module):
         if first:
             self.fromrgb = EqualConv2d(img_channels, in_ch, 1, conv_clamp=conv_clamp)
         self.conv0 = EqualConv2d(in_ch, in_ch, 3, conv_clamp=conv_clamp)
-        self.conv1 = EqualConv2d(in_ch, out_ch, 3, down=True, conv_clamp=conv_clamp)
+        # both branches carry the residual gain sqrt(1/2) (folded into their weights)
+        self.conv1 = EqualConv2d(in_ch, out_ch, 3, down=True, conv_clamp=conv_clamp,
+                                 gain=SQRT_HALF)
         self.skip = EqualConv2d(in_ch, out_ch, 1, bias=False, activate=False, down=True,
-                                conv_clamp=conv_clamp)
+                                conv_clamp=conv_clamp, gain=SQRT_HALF)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if hasattr(self, "fromrgb"):
             x = self.fromrgb(x)
         y = self.skip(x)
-        x = self.conv1(self.conv0(x))
-        return (x + y) * SQRT_HALF
+        return y.add_(self.conv1(self.conv0(x)))
 
 
 def minibatch_stddev(x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:

@@ -72,7 +72,7 @@ class SynthesisNetwork(nn.Module):
             setattr(self, f"b{r}", blk)
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
-        x = self.const.unsqueeze(0)
+        x = self.const          # [C, 4, 4]: broadcast against the styles in b4.conv1
         img = None
         for j, r in enumerate(self.resolutions):
             lo = max(2 * j - 1, 0)

@@ -49,12 +49,12 @@ def upsample2d(x: torch.Tensor, kernel4: torch.Tensor) -> torch.Tensor:
     return F.conv_transpose2d(x, _depthwise(kernel4, c), stride=2, padding=1, groups=c)
 
 
-def bias_act(x: torch.Tensor, bias: torch.Tensor | None, act: bool, clamp: float | None):
-    """x + bias, then leaky ReLU * sqrt(2) if ``act``, then the optional clamp."""
-    if bias is not None:
-        x = x + bias.view(1, -1, *([1] * (x.ndim - 2)))
+def act_clamp(x: torch.Tensor, act: bool, clamp: float | None) -> torch.Tensor:
+    """Leaky ReLU (slope 0.2, in place: the caller's tensor is a fresh temporary) and the
+    optional clamp. The sqrt(2) gain is folded into the weights and biases beforehand, which is
+    exact because leaky ReLU is positively homogeneous: lrelu(g * y) = g * lrelu(y), g > 0."""
     if act:
-        x = F.leaky_relu(x, 0.2) * SQRT2
+        x = F.leaky_relu_(x, 0.2)
     if clamp is not None:
         x = x.clamp(-clamp, clamp)
     return x
@@ -73,11 +73,10 @@ class EqualLinear(nn.Module):
         self.activate = activate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.weight_gain
-        b = None if self.bias is None else self.bias * self.lr_mul
-        if not self.activate:
-            return F.linear(x, w, b)
-        return bias_act(F.linear(x, w), b, True, None)
+        g = SQRT2 if self.activate else 1.0
+        w = self.weight * (self.weight_gain * g)
+        b = None if self.bias is None else self.bias * (self.lr_mul * g)
+        return act_clamp(F.linear(x, w, b), self.activate, None)
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[1]} -> {self.weight.shape[0]}, lr_mul={self.lr_mul}"
@@ -89,27 +88,31 @@ class EqualConv2d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
                  bias: bool = True, activate: bool = True, down: bool = False,
-                 conv_clamp: float | None = None):
+                 conv_clamp: float | None = None, gain: float = 1.0):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
         self.kernel_size, self.activate, self.down = kernel_size, activate, down
-        self.conv_clamp = conv_clamp
+        # output = gain * act(conv + bias), clamped to +-conv_clamp * gain (NVIDIA's semantics)
+        self.gain = gain
+        self.clamp = None if conv_clamp is None else conv_clamp * gain
         self.register_buffer("fir", fir_kernel(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.weight_gain
+        g = self.gain * (SQRT2 if self.activate else 1.0)
+        w = self.weight * (self.weight_gain * g)
+        b = None if self.bias is None else self.bias * g
         k = self.kernel_size
         if not self.down:
-            x = F.conv2d(x, w, padding=k // 2)
+            x = F.conv2d(x, w, b, padding=k // 2)
         elif k == 1:
             # filter with pad 1 and keep every second sample (a strided filter), then the 1x1
-            x = F.conv2d(blur(x, self.fir, pad=1, stride=2), w)
+            x = F.conv2d(blur(x, self.fir, pad=1, stride=2), w, b)
         else:
             pad = (4 - 2 + k - 1) // 2   # 2 for k = 3: [H] -> [H + 1] -> stride 2 -> [H / 2]
-            x = F.conv2d(blur(x, self.fir, pad=pad), w, stride=2)
-        return bias_act(x, self.bias, self.activate, self.conv_clamp)
+            x = F.conv2d(blur(x, self.fir, pad=pad), w, b, stride=2)
+        return act_clamp(x, self.activate, self.clamp)
 
     def extra_repr(self) -> str:
         o, i, k, _ = self.weight.shape
@@ -132,7 +135,7 @@ class ModulatedConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
-        self.register_buffer("fir4", fir_kernel(4.0), persistent=False)
+        self.register_buffer("fir", fir_kernel(), persistent=False)
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
         self.up, self.resolution, self.conv_clamp = up, resolution, conv_clamp
 
@@ -142,22 +145,24 @@ class ModulatedConv(nn.Module):
         x = x * styles[:, :, None, None]
         if self.up:
             x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)   # [2H + 1]
-            x = blur(x, self.fir4, pad=1)                                  # [2H]
+            x = blur(x, self.fir, pad=1)                                   # [2H], gain 4 below
         else:
             x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
-        # demodulation: 1 / sqrt(sum_{i,k} (w_oik * s_ni)^2), as one small matmul
+        # demodulation 1 / sqrt(sum_{i,k} (w_oik s_ni)^2) as one small matmul; the up-sampling
+        # filter's gain 4 and the activation gain sqrt(2) ride on the small tensors
         wsq = weight.square().sum(dim=(2, 3))                       # [O, I]
-        dcoefs = (styles.square() @ wsq.t() + 1e-8).rsqrt()         # [N, O]
-        x = x * dcoefs[:, :, None, None]
+        gain = SQRT2 * (4.0 if self.up else 1.0)
+        dcoefs = (styles.square() @ wsq.t() + 1e-8).rsqrt() * gain  # [N, O]
+        x = torch.addcmul((self.bias * SQRT2)[None, :, None, None], x, dcoefs[:, :, None, None])
         if noise_mode == "random":
             noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device,
                                 dtype=x.dtype)
-            x = x + noise * self.noise_strength
+            x = x.add_(noise * (self.noise_strength * SQRT2))
         elif noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
+            x = x.add_(self.noise_const * (self.noise_strength * SQRT2))
         elif noise_mode != "none":
             raise ValueError(f"noise_mode must be random, const or none, not {noise_mode!r}")
-        return bias_act(x, self.bias, True, self.conv_clamp)
+        return act_clamp(x, True, self.conv_clamp)
 
     def extra_repr(self) -> str:
         o, i, k, _ = self.weight.shape
@@ -180,6 +185,11 @@ class ToRGB(nn.Module):
         self.conv_clamp = conv_clamp
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        styles = self.affine(w) * self.weight_gain
-        x = F.conv2d(x * styles[:, :, None, None], self.weight)
-        return bias_act(x, self.bias, False, self.conv_clamp)
+        # few output channels: per-sample modulated weights and one batched matmul, which
+        # spares a pass over the wide input (the 3x3 layers cannot do this cheaply)
+        styles = self.affine(w) * self.weight_gain                         # [N, I]
+        n, i, h, wd = x.shape
+        wmod = self.weight.view(1, -1, i) * styles[:, None, :]             # [N, C, I]
+        x = torch.baddbmm(self.bias.view(1, -1, 1).expand(n, -1, 1), wmod,
+                          x.reshape(n, i, h * wd)).view(n, -1, h, wd)
+        return act_clamp(x, False, self.conv_clamp)
