@@ -114,6 +114,7 @@ def test_eval_report_into_a_new_folder(tiny_run, tmp_path):
     md = (folder / "report.md").read_text()
     assert "PUL" in md and "not measured: no reference images" in md  # no FID without --reference
     assert "Training" not in md  # no train_log.jsonl there
+    assert "## Evaluation settings" in md and "Resolved config" not in md  # no run config there
 
 
 def _error_line(result):

@@ -50,15 +50,24 @@ def evaluate(
     data, models = evaluate_files(before, after, config, torch_device, gan=gan, retrained=retrained,
                                   inception_weights=str(inception_weights) if inception_weights else None)
     if report is not None:
+        import json
+
         from unlearn_cli.io.atomic import write_text
         from unlearn_cli.metrics.report import write_report
 
-        import json
-
-        report.mkdir(parents=True, exist_ok=True)
+        try:
+            report.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UnlearnError(f"cannot create report folder {report}: {exc.strerror or exc}") from None
         write_text(report / "eval.json", json.dumps(data, indent=2, sort_keys=True, default=str))
+        settings = {"before": before, "after": after, "gan": gan, "classifier": classifier,
+                    "classifier_path": classifier_path, "target": target, "samples": samples,
+                    "seed": seed, "reference": reference, "device": str(torch_device),
+                    "inception_weights": str(inception_weights) if inception_weights else None,
+                    "retrained": retrained}
         data["report"] = str(write_report(report, data, models.before.G_ema, models.after.G_ema,
-                                          config, torch_device, classifier=models.classifier))
+                                          config, torch_device, classifier=models.classifier,
+                                          settings=settings))
     if json_output:
         from unlearn_cli.cli.common import print_json
 

@@ -72,10 +72,17 @@ def metric_rows(metrics: dict) -> list[tuple[str, str]]:
             rows.append((f"output ({name})", f"{item.get('file')} (sha256 {str(item.get('sha256'))[:12]}...)"))
     for key, value in (metrics.get("eval") or {}).items():
         if not key.startswith("class_share_"):
-            rows.append((key, _num(value)))
+            rows.append((_fid_label(key), _num(value)))
     for stage, seconds in (metrics.get("timings_s") or {}).items():
         rows.append((f"time {stage}", f"{seconds:.1f} s"))
     return rows
+
+
+def _fid_label(key: str) -> str:
+    """Metric keys of FID values carry their kind in the table too."""
+    if "fid" not in key or key.endswith("_kind") or "reference" in key:
+        return key
+    return f"{key} ({'Inception' if key.startswith('inception_') else 'classifier-feature'} FID)"
 
 
 def class_rows(ev: dict) -> list[tuple[str, str, str, str]]:
@@ -171,17 +178,25 @@ def _class_chart(out_dir: Path, ev: dict) -> str:
 
 
 # --------------------------------------------------------------------------- the report
-def _config_text(out_dir: Path, config) -> str:
-    path = out_dir / "config.yaml"
-    if path.is_file():
-        return path.read_text(encoding="utf-8")
+def _config_blocks(out_dir: Path, config, settings: dict | None) -> list[tuple[str, list[Block]]]:
+    """The run's resolved config (config.yaml, when the folder has one) and any eval settings."""
+    import yaml
+
     from unlearn_cli.config import to_yaml
 
-    return to_yaml(config)
+    path = out_dir / "config.yaml"
+    sections = []
+    if path.is_file():
+        sections.append(("Resolved config", [Block("code", path.read_text(encoding="utf-8"))]))
+    elif settings is None:
+        sections.append(("Resolved config", [Block("code", to_yaml(config))]))
+    if settings is not None:
+        text = yaml.safe_dump(settings, sort_keys=False)
+        sections.append(("Evaluation settings", [Block("code", text)]))
+    return sections
 
 
-def build_sections(out_dir: Path, metrics: dict, figures: dict[str, str], config_text: str,
-                   classifier_note: str) -> list[tuple[str, list[Block]]]:
+def build_sections(out_dir: Path, metrics: dict, figures: dict[str, str], classifier_note: str) -> list[tuple[str, list[Block]]]:
     ev = metrics.get("eval") or {}
     sections = [("What changed", [Block("table", headline(metrics), header=("", ""))])]
     warnings = (metrics.get("source_stats") or {}).get("warnings") or []
@@ -212,12 +227,15 @@ def build_sections(out_dir: Path, metrics: dict, figures: dict[str, str], config
     if training:
         sections.append(("Training", training))
     sections.append(("Metrics", [Block("table", metric_rows(metrics), header=("metric", "value"))]))
-    sections.append(("Resolved config", [Block("code", config_text)]))
     return sections
 
 
-def write_report(out_dir, metrics: dict, G_before, G_after, config, device, classifier=None) -> Path:
-    """Write the PNGs, report.md and report.html into out_dir; returns the HTML's path."""
+def write_report(out_dir, metrics: dict, G_before, G_after, config, device, classifier=None,
+                 settings: dict | None = None) -> Path:
+    """Write the PNGs, report.md and report.html into out_dir; returns the HTML's path.
+
+    ``settings``: the options of `gan-unlearn eval`, shown instead of a run config the folder lacks.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if classifier is None and getattr(config, "classifier", None):
@@ -233,7 +251,7 @@ def write_report(out_dir, metrics: dict, G_before, G_after, config, device, clas
     note = (f"Framed red: samples the classifier calls '{metrics['eval']['target']}'."
             if metrics.get("eval") and classifier is not None else "")
     title = (f"gan-unlearn {metrics.get('command', 'run')}: {metrics.get('method', 'before vs after')}")
-    sections = build_sections(out_dir, metrics, figures, _config_text(out_dir, config), note)
+    sections = build_sections(out_dir, metrics, figures, note) + _config_blocks(out_dir, config, settings)
     write_text(out_dir / "report.md", render_markdown(title, sections))
     html_path = out_dir / "report.html"
     write_text(html_path, render_html(title, sections, out_dir))
