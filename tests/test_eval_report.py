@@ -164,6 +164,8 @@ def test_charts_survive_odd_data(tmp_path):
         bar_chart(["0", "1"], {"before": [0.0, 0.0]}, "zeros", highlight="1"),
     ]
     grid = framed_grid(np.zeros((5, 4, 4, 1), np.uint8), [True, False, True, False, True], nrow=3)
+    big = framed_grid(np.zeros((2, 300, 300, 3), np.uint8), nrow=2)  # shrunk to 128 px cells
+    assert big.size[1] < 150
     stack(charts + [grid], columns=2).save(tmp_path / "all.png")
     with Image.open(tmp_path / "all.png") as img:
         img.verify()

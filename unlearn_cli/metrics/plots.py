@@ -48,10 +48,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     first = math.floor(lo / step) * step
-    ticks, value = [], first
-    while value <= hi + step * 0.5 and len(ticks) < 50:
-        ticks.append(round(value, 12))
-        value += step
+    ticks = [round(first, 12)]
+    while ticks[-1] < hi and len(ticks) < 50:  # the last tick covers hi
+        ticks.append(round(first + len(ticks) * step, 12))
     return ticks
 
 
@@ -159,13 +158,19 @@ def bar_chart(categories: Sequence[str], groups: dict[str, Sequence[float]], tit
 
 
 def framed_grid(cells: np.ndarray, flags: Sequence[bool] | None = None, nrow: int = 8,
-                min_cell: int = 48, frame: int = 2) -> Image.Image:
-    """uint8 images [N, H, W, C] in a grid, enlarged (nearest) to min_cell px, flagged ones framed red."""
+                min_cell: int = 48, max_cell: int = 128, frame: int = 2) -> Image.Image:
+    """uint8 images [N, H, W, C] in a grid, flagged ones framed red. Small cells are enlarged
+    (nearest neighbour) to min_cell px, large ones shrunk (Lanczos) to max_cell px."""
     n, h, w, c = cells.shape
-    factor = max(1, math.ceil(min_cell / max(1, min(h, w))))
-    cells = cells.repeat(factor, axis=1).repeat(factor, axis=2)
     if c == 1:
         cells = np.repeat(cells, 3, axis=3)
+    if max(h, w) > max_cell:
+        size = (max(1, w * max_cell // max(h, w)), max(1, h * max_cell // max(h, w)))
+        cells = np.stack([np.asarray(Image.fromarray(cell).resize(size, Image.Resampling.LANCZOS))
+                          for cell in cells])
+        h, w = size[1], size[0]
+    factor = max(1, math.ceil(min_cell / max(1, min(h, w))))
+    cells = cells.repeat(factor, axis=1).repeat(factor, axis=2)
     h, w = h * factor, w * factor
     nrow = max(1, min(n, nrow))
     rows = math.ceil(n / nrow)

@@ -64,6 +64,16 @@ def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+def _display_width(path: Path, at_least: int = 360) -> str:
+    """Small grids (e.g. 16 px samples) are shown enlarged by a whole factor, pixels kept sharp."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        width = img.width
+    factor = -(-at_least // max(width, 1))
+    return f' width="{width * factor}"' if factor > 1 else ""
+
+
 def _html_block(block: Block, folder: Path, headline: bool) -> str:
     esc = html.escape
     if block.kind == "table":
@@ -78,7 +88,8 @@ def _html_block(block: Block, folder: Path, headline: bool) -> str:
         path = folder / block.content
         if not path.is_file():
             return f"<p>({esc(block.content)} is missing)</p>"
-        return (f'<figure><img src="{data_uri(path)}" alt="{esc(block.caption or block.content)}">'
+        return (f'<figure><img src="{data_uri(path)}"{_display_width(path)} '
+                f'alt="{esc(block.caption or block.content)}">'
                 f"<figcaption>{esc(block.caption)}</figcaption></figure>")
     if block.kind == "list":
         return '<ul class="warn">' + "".join(f"<li>{esc(str(i))}</li>" for i in block.content) + "</ul>"
