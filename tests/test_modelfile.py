@@ -99,3 +99,13 @@ def test_writes_are_deterministic_and_readable_by_safetensors(tmp_path):
     loaded = load_file(str(tmp_path / "x.safetensors"))
     assert torch.equal(loaded["G.b"], parts["G"]["b"]) and torch.equal(loaded["G.a"], parts["G"]["a"])
     assert loaded["D.w"].shape == (0,)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import stat
+
+    path = tmp_path / "m.safetensors"
+    _write(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

@@ -23,6 +23,9 @@ def register_datasets():
                 "count": 1797,
                 "native_resolution": 8,
                 "split": f"{_DATA}:split",
+                # the bundled StyleGAN2 trained on this data (docs/bundled-model.md);
+                # `--ckpt bundled:digits` (the default) resolves to it
+                "model": "unlearn_cli_plugins.digits:weights/stylegan2_digits.safetensors",
             },
         )
     ]

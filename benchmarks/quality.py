@@ -1,0 +1,101 @@
+"""Unlearning quality on the bundled default: every method and repulsion over several seeds.
+
+    python benchmarks/quality.py [--seeds 0 1 2] [--methods ...] [--repulsions ...] [--set KEY=VALUE]
+                                 [--out runs/quality] [--markdown docs/results-table.md]
+
+For each (method, repulsion, seed) it runs the whole job in-process exactly as
+`gan-unlearn run --method M --repulsion R --seed S` would, then re-counts the target with an
+independent judge classifier (`digits-judge`, a different architecture trained separately) on
+the same latents. Prints one JSON line per run and a table of mean and spread.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import yaml
+
+from unlearn_cli.config import RunConfig, resolve
+from unlearn_cli.engine.models import load_gan
+from unlearn_cli.engine.pipeline import run
+from unlearn_cli.metrics.evaluate import evaluate_pair
+from unlearn_cli.plugins import get_registry
+
+
+def one_run(method: str, repulsion: str, seed: int, out: Path, overrides: dict) -> dict:
+    config = resolve(RunConfig, None, {**overrides, "method": method, "repulsion": repulsion,
+                                       "seed": seed, "out": str(out), "overwrite": True})
+    started = time.perf_counter()
+    metrics = run(config, show_progress=False, echo=lambda _m: None)
+    seconds = time.perf_counter() - started
+    judge = get_registry().load("classifier", "digits-judge")(None, "cpu")
+    before = load_gan(config.ckpt).G_ema
+    after = load_gan(str(out / "unlearned.safetensors")).G_ema
+    judged = evaluate_pair(before, after, judge, config.model_copy(update={"reference": None}), "cpu")
+    ev = metrics["eval"]
+    return {"method": method, "repulsion": repulsion, "seed": seed, "pul": ev["pul"],
+            "fid_before": ev.get("fid_before"), "fid_after": ev.get("fid_after"),
+            "fid_ratio": ev.get("fid_ratio"), "tv": ev["nontarget_tv_distance"],
+            "judge_pul": judged["pul"], "judge_target_before": judged["target_count_before"],
+            "judge_target_after": judged["target_count_after"],
+            "target_share_before": ev["class_share_before"][ev["target"]],
+            "target_share_after": ev["class_share_after"][ev["target"]],
+            "adapted_target_share": (metrics.get("adapted_eval") or {}).get("target_share"),
+            "seconds": round(seconds, 1)}
+
+
+def summarise(rows: list[dict]) -> list[str]:
+    def stat(values):
+        values = [v for v in values if v is not None]
+        if not values:
+            return "-"
+        mean = statistics.fmean(values)
+        spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+        return f"{mean:.2f} ± {spread:.2f}"
+
+    lines = ["| method | repulsion | seeds | PUL % | judge PUL % | FID before | FID after | FID ratio | class shift (TV) | time s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["repulsion"] if r["method"] == "adapt-then-unlearn" else "-"), []).append(r)
+    for (method, repulsion), rs in groups.items():
+        lines.append(f"| {method} | {repulsion} | {len(rs)} | {stat([r['pul'] for r in rs])} | "
+                     f"{stat([r['judge_pul'] for r in rs])} | {stat([r['fid_before'] for r in rs])} | "
+                     f"{stat([r['fid_after'] for r in rs])} | {stat([r['fid_ratio'] for r in rs])} | "
+                     f"{stat([r['tv'] for r in rs])} | {stat([r['seconds'] for r in rs])} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=["adapt-then-unlearn", "finetune", "extrapolation"])
+    parser.add_argument("--repulsions", nargs="+", default=["exp", "l2", "inverse"])
+    parser.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
+    parser.add_argument("--out", default="runs/quality")
+    parser.add_argument("--markdown", default=None, help="also write the table to this file")
+    args = parser.parse_args()
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    rows = []
+    for method in args.methods:
+        repulsions = args.repulsions if method == "adapt-then-unlearn" else [args.repulsions[0]]
+        for repulsion in repulsions:
+            for seed in args.seeds:
+                out = Path(args.out) / f"{method}-{repulsion}-{seed}"
+                row = one_run(method, repulsion, seed, out, overrides)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    table = summarise(rows)
+    print("\n".join(table))
+    if args.markdown:
+        Path(args.markdown).write_text("\n".join(table) + "\n")
+
+
+if __name__ == "__main__":
+    main()
