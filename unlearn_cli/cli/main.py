@@ -20,6 +20,8 @@ BUILTIN_COMMANDS = [
     ("unlearn", "unlearn_cli.cli.run_cmd", "unlearn"),
     ("train", "unlearn_cli.cli.train_cmd", "train"),
     ("eval", "unlearn_cli.cli.eval_cmd", "eval"),
+    ("sample", "unlearn_cli.cli.model_cmds", "sample"),
+    ("convert", "unlearn_cli.cli.model_cmds", "convert"),
     ("info", "unlearn_cli.cli.info_cmd", "info"),
 ]
 
