@@ -140,8 +140,9 @@ class ModulatedConv(nn.Module):
         self.up, self.resolution, self.conv_clamp = up, resolution, conv_clamp
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random"):
-        styles = self.affine(w)                                    # [N, I]
-        weight = self.weight * self.weight_gain                    # [O, I, k, k]
+        # the equalised-lr gain rides on the styles: conv(x * s * g, W) = conv(x * s, W * g)
+        styles = self.affine(w) * self.weight_gain                 # [N, I]
+        weight = self.weight                                       # [O, I, k, k]
         x = x * styles[:, :, None, None]
         if self.up:
             x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)   # [2H + 1]
@@ -149,10 +150,10 @@ class ModulatedConv(nn.Module):
         else:
             x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
         # demodulation 1 / sqrt(sum_{i,k} (w_oik s_ni)^2) as one small matmul; the up-sampling
-        # filter's gain 4 and the activation gain sqrt(2) ride on the small tensors
+        # filter's gain 4 and the activation gain sqrt(2) ride on the small tensors too
         wsq = weight.square().sum(dim=(2, 3))                       # [O, I]
         gain = SQRT2 * (4.0 if self.up else 1.0)
-        dcoefs = (styles.square() @ wsq.t() + 1e-8).rsqrt() * gain  # [N, O]
+        dcoefs = (styles.square() @ wsq.t()).add_(1e-8).rsqrt() * gain  # [N, O]
         x = torch.addcmul((self.bias * SQRT2)[None, :, None, None], x, dcoefs[:, :, None, None])
         if noise_mode == "random":
             noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device,
