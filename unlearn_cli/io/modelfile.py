@@ -79,16 +79,39 @@ def read_raw_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")
         metadata = header.pop("__metadata__", None) or {}
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise ValueError("metadata is not a mapping of strings")
         end = 0
         for name, entry in header.items():
-            begin, stop = entry["data_offsets"]
-            end = max(end, stop)
+            _check_entry(name, entry)
+            end = max(end, entry["data_offsets"][1])
         if 8 + header_len + end > size:
             raise ValueError("file is truncated")
+    except RecursionError:
+        raise UnlearnError(f"{path} is not a valid .safetensors file (its header is nested too "
+                           f"deeply); re-create or re-download it") from None
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise UnlearnError(f"{path} is not a valid .safetensors file ({exc}); "
                            f"re-create or re-download it") from exc
     return header, metadata
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_entry(name: str, entry: Any) -> None:
+    """One tensor entry: {"dtype": str, "shape": [int >= 0, ...], "data_offsets": [begin, end]}."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"entry '{name}' is not a JSON object")
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(entry.get("dtype"), str):
+        raise ValueError(f"entry '{name}' has no dtype")
+    if not isinstance(shape, list) or not all(_is_count(s) for s in shape):
+        raise ValueError(f"entry '{name}' has a bad shape")
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets)
+            or offsets[0] > offsets[1]):
+        raise ValueError(f"entry '{name}' has bad data offsets")
 
 
 def read_header(path: str | os.PathLike) -> ModelHeader:
@@ -104,7 +127,9 @@ def read_header(path: str | os.PathLike) -> ModelHeader:
     try:
         config = json.loads(meta.get("config", "{}"))
         params = json.loads(meta.get("params", "{}"))
-    except json.JSONDecodeError as exc:
+        if not isinstance(config, dict) or not isinstance(params, dict):
+            raise ValueError("config and params must be JSON objects")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise UnlearnError(f"{path} has corrupt metadata ({exc}); re-create the file") from exc
     known = {"format", "format_version", "gan", "config", "stage", "parent_sha256", "params",
              "tool_version"}
@@ -112,7 +137,7 @@ def read_header(path: str | os.PathLike) -> ModelHeader:
         path=path, gan=meta.get("gan", ""), config=config, stage=meta.get("stage", ""),
         parent_sha256=meta.get("parent_sha256", ""), params=params,
         tool_version=meta.get("tool_version", ""),
-        shapes={k: list(v.get("shape", [])) for k, v in entries.items()},
+        shapes={k: list(v["shape"]) for k, v in entries.items()},
         extra={k: v for k, v in meta.items() if k not in known},
     )
 
