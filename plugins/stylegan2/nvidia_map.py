@@ -12,8 +12,10 @@ from .nvidia_pkl import PersistentRecord, find, flatten
 
 def _kwargs(rec: PersistentRecord) -> dict:
     """Init kwargs with synthesis_kwargs merged in (stylegan2-ada nests them, stylegan3 not)."""
-    kw = dict(rec.attr("_init_kwargs") or {})
-    kw.update(kw.pop("synthesis_kwargs", None) or {})
+    kw = rec.attr("_init_kwargs")
+    kw = dict(kw) if isinstance(kw, dict) else {}
+    synthesis = kw.pop("synthesis_kwargs", None)
+    kw.update(synthesis if isinstance(synthesis, dict) else {})
     return kw
 
 

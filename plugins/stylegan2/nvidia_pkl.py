@@ -12,6 +12,7 @@ import codecs
 import collections
 import io
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -36,7 +37,8 @@ class PersistentRecord:
 
     @property
     def modules(self) -> dict:
-        return self.state.get("_modules") or {}
+        modules = self.state.get("_modules")
+        return modules if isinstance(modules, dict) else {}
 
     def attr(self, name, default=None):
         return self.state.get(name, default)
@@ -49,6 +51,8 @@ class EasyDict(dict):
 def _reconstruct_persistent_obj(meta):
     if not isinstance(meta, dict) or meta.get("type") != "class":
         raise pickle.UnpicklingError("persistent object of an unsupported kind")
+    if not isinstance(meta.get("state"), (dict, type(None))):
+        raise pickle.UnpicklingError("persistent object whose state is not a mapping")
     return PersistentRecord(str(meta.get("class_name")), meta.get("state"), meta.get("version"))
 
 
@@ -128,7 +132,8 @@ class SafeUnpickler(pickle.Unpickler):
 def load_pickle(path: str | Path):
     """Unpickle an NVIDIA network pickle without executing anything from it."""
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on odd nested blobs: no stray lines
             return SafeUnpickler(f).load()
     except RefusedGlobal as exc:
         raise UnlearnError(
@@ -147,10 +152,15 @@ def flatten(record: PersistentRecord, prefix: str = "") -> dict[str, torch.Tenso
     """A persistent record tree -> state dict (parameters and persistent buffers)."""
     out: dict[str, torch.Tensor] = {}
     st = record.state
+    for key in ("_parameters", "_buffers"):
+        if not isinstance(st.get(key) or {}, dict):
+            raise UnlearnError(f"'{prefix}{key}' of a network record is not a mapping")
     for name, t in (st.get("_parameters") or {}).items():
         if isinstance(t, torch.Tensor):
             out[prefix + name] = t
     skip = st.get("_non_persistent_buffers_set") or set()
+    if not isinstance(skip, (set, frozenset)):
+        skip = set()
     for name, t in (st.get("_buffers") or {}).items():
         if isinstance(t, torch.Tensor) and name not in skip:
             out[prefix + name] = t

@@ -40,6 +40,8 @@ def sniff(path) -> str | None:
         return "torch" if b"g_ema" in head or b"to_rgb1" in head else None
     if head[:1] == b"\x80" and b"_reconstruct_persistent_obj" in head:
         return "nvidia-pkl"
+    if head[:1] == b"\x80" and b"dnnlib.tflib" in head:
+        return "nvidia-tf"  # recognised only to refuse it with a useful message
     return None
 
 
@@ -66,7 +68,23 @@ class StyleGAN2Plugin:
         p = Path(path)
         if not p.is_file():
             raise UnlearnError(f"{path}: no such file")
+        if p.stat().st_size == 0:
+            raise UnlearnError(f"{path}: the file is empty (0 bytes); re-download or re-create it")
+        try:
+            return self._import(p, path)
+        except UnlearnError:
+            raise
+        except Exception as exc:  # a damaged file can trip anything: still one clean error
+            detail = " ".join(str(exc).split())[:200]
+            raise UnlearnError(f"{path}: damaged, or not a StyleGAN2 checkpoint of a supported "
+                               f"layout ({type(exc).__name__}: {detail})") from exc
+
+    def _import(self, p: Path, path):
         kind = sniff(p)
+        if kind == "nvidia-tf":
+            raise UnlearnError(f"{path}: a TensorFlow StyleGAN/StyleGAN2 pickle (dnnlib.tflib), "
+                               f"which cannot be read without TensorFlow; convert it first with "
+                               f"stylegan2-ada-pytorch's legacy.py, then import the .pkl it writes")
         if kind == "torch":
             from .rosinality import import_rosinality, load_torch_file
             return import_rosinality(load_torch_file(p), str(path))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -24,12 +25,30 @@ ROSINALITY_WIDTHS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 6
 def load_torch_file(path: str | Path):
     """``torch.load`` that executes nothing: tensors, containers and argparse.Namespace only."""
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about odd pickle protocols: no stray lines
             return torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError for non-torch files, ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnlearnError(f"{path}: not a checkpoint that can be read safely "
-                           f"({first[:200]}); only tensors and plain containers are allowed") from None
+        text = str(exc)
+        refused = re.search(r"GLOBAL ([\w.]+)", text) if "weights_only" in text.lower() else None
+        if refused:
+            raise UnlearnError(f"{path}: refused: the file references '{refused.group(1)}'; only "
+                               f"tensors and plain containers are read safely (nothing from it "
+                               f"was run)") from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise UnlearnError(f"{path}: not a PyTorch checkpoint that can be read ({first[:200]}); "
+                           f"the file is damaged, truncated or of another kind") from None
+
+
+def _state_dict(value, what: str, source: str) -> dict | None:
+    """A rosinality part: absent, or a mapping of names to tensors."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in value.items()):
+        raise UnlearnError(f"{source}: '{what}' is not a state dict of tensors; not a rosinality "
+                           f"StyleGAN2 checkpoint")
+    return value
 
 
 def _gen_map(config: dict) -> list[tuple[str, str, str]]:
@@ -243,7 +262,13 @@ def import_rosinality(ckpt: dict, source: str) -> ImportedCheckpoint:
     if arch != "stylegan2":
         raise UnlearnError(f"{source}: rosinality architecture '{arch}' is not supported; "
                            f"only arch=stylegan2 checkpoints can be imported")
-    g_raw, ema_raw, d_raw = ckpt.get("g"), ckpt.get("g_ema"), ckpt.get("d")
+    g_raw, ema_raw, d_raw = (_state_dict(ckpt.get(k), k, source) for k in ("g", "g_ema", "d"))
+    if g_raw is None and ema_raw is None:
+        raise UnlearnError(f"{source}: neither 'g' nor 'g_ema' holds a generator; not a usable "
+                           f"rosinality StyleGAN2 checkpoint")
+    if ckpt.get("latent_avg") is not None and not isinstance(ckpt["latent_avg"], torch.Tensor):
+        raise UnlearnError(f"{source}: 'latent_avg' is not a tensor; not a rosinality StyleGAN2 "
+                           f"checkpoint")
     try:
         config = infer_config(ema_raw if ema_raw is not None else g_raw, d_raw, args)
     except UnlearnError as exc:
