@@ -42,6 +42,9 @@ def sniff(path) -> str | None:
         return "nvidia-pkl"
     if head[:1] == b"\x80" and b"dnnlib.tflib" in head:
         return "nvidia-tf"  # recognised only to refuse it with a useful message
+    if head[:1] == b"\x80" and p.suffix == ".pkl":
+        # any other .pkl pickle is ours to judge: the safe unpickler says exactly what it refuses
+        return "nvidia-pkl"
     return None
 
 

@@ -96,6 +96,7 @@ def test_reduce_payload_never_runs(tmp_path, protocol):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pkl"
     path.write_bytes(pickle.dumps({"G_ema": _Payload(marker), "D": None}, protocol=protocol))
+    assert PLUGIN.can_import(path)   # a .pkl pickle: the plugin itself says what it refuses
     with pytest.raises(UnlearnError, match=r"refused: .*system.*allow-list") as err:
         PLUGIN.import_checkpoint(path)
     assert "\n" not in str(err.value)
