@@ -12,6 +12,9 @@ def print_summary(metrics: dict) -> None:
     table.add_column("value")
     table.add_row("negatives used", str(metrics.get("negatives")))
     table.add_row("positives used", str(metrics.get("positives")))
+    for item in (metrics.get("outputs") or {}).get("adapted", []):
+        if "target_share" in item:
+            table.add_row(f"target share of {item['file']}", f"{100 * item['target_share']:.1f}%")
     ev = metrics.get("eval") or {}
     if ev:
         table.add_row("target", str(ev.get("target")))

@@ -62,6 +62,7 @@ class Job:
     show_progress: bool = True
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    classifier: Any = None
 
     @property
     def log_path(self) -> Path:
@@ -89,7 +90,8 @@ class Job:
             if path.is_file():
                 done = load_gan(str(path), self.bundle.gan, str(self.device))
                 adapted.append(done.G)
-                self.outputs.setdefault("adapted", []).append({"file": name, "sha256": done.sha256})
+                self.outputs.setdefault("adapted", []).append(
+                    {"file": name, "sha256": done.sha256, **self._target_share(done.G_ema)})
                 continue
             resume = self.resume_path(f"adapt-{k + 1}")
             out = stages.adapt(self.bundle, self.D, negatives, self.config, seed, self.log_path,
@@ -97,10 +99,25 @@ class Job:
             digest = _save(self, out, path, "adapted", {"seed": seed, "adapt_iters": self.config.adapt_iters,
                                                          "ewc_lambda": self.config.ewc_lambda})
             resume.unlink(missing_ok=True)
-            self.outputs.setdefault("adapted", []).append({"file": name, "sha256": digest})
+            self.outputs.setdefault("adapted", []).append(
+                {"file": name, "sha256": digest, **self._target_share(out.G_ema)})
             adapted.append(out.G)
         self.timings["adapt"] = time.perf_counter() - started
         return adapted
+
+    def _target_share(self, G: torch.nn.Module) -> dict:
+        """How strongly a generator produces the target, by the classifier (when there is one)."""
+        if self.classifier is None:
+            return {}
+        from unlearn_cli.metrics.evaluate import target_index
+
+        n = max(self.config.eval_samples // 4, 100)
+        images = generate(G, n, 20_000 + self.config.seed, str(self.device))
+        with torch.no_grad():
+            labels = torch.cat([self.classifier.probs(images[i:i + 250]).argmax(1)
+                                for i in range(0, n, 250)])
+        share = float((labels == target_index(self.classifier, self.config.target)).double().mean())
+        return {"target_share": round(share, 4), "target_share_samples": n}
 
     def unlearn(self, adapted: list[torch.nn.Module], use_repulsion: bool = True) -> stages.StageOutput:
         started = time.perf_counter()
@@ -323,7 +340,8 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     echo(f"negatives: {len(samples.negatives)}, positives: {len(samples.positives)}")
     torch.manual_seed(config.seed + 1)
     D = ensure_discriminator(bundle, samples.positives, config, device, show_progress)
-    job = Job(config, bundle, D, samples, device, out_dir, show_progress, timings)
+    job = Job(config, bundle, D, samples, device, out_dir, show_progress, timings,
+              classifier=classifier)
     if mode == "adapt":
         job.adapt_models()
     elif mode == "unlearn":
