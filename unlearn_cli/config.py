@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any, Literal, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from unlearn_cli.errors import UnlearnError
 
@@ -18,7 +18,17 @@ T = TypeVar("T", bound=BaseModel)
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # numbers are accepted for text options (`target: 8` in YAML means the class "8")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any, info) -> Any:
+        """YAML's true/false is not a number (pydantic would read it as 1/0)."""
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and annotation in (int, float):
+            raise ValueError("must be a number, not true/false")
+        return value
 
     @field_validator("*", mode="after")
     @classmethod
@@ -33,13 +43,13 @@ class StrictModel(BaseModel):
 class TrainOptions(StrictModel):
     """The adversarial loop's options, shared by adapt, unlearn and train."""
 
-    batch: int = 16
+    batch: int = Field(16, ge=1)
     lr: float = 0.002
-    beta1: float = 0.0
-    beta2: float = 0.99
+    beta1: float = Field(0.0, lt=1)
+    beta2: float = Field(0.99, lt=1)
     r1_gamma: float = 0.05
     r1_interval: int = 16
-    ema_decay: float = 0.995
+    ema_decay: float = Field(0.995, le=1)
     checkpoint_every: int = 0  # 0 = only at the end of a stage
     log_every: int = 10
 
@@ -56,16 +66,16 @@ class RunConfig(StrictModel):
     classifier: str = "digits"
     classifier_path: Optional[str] = None
     target: str = "8"
-    threshold: float = 0.9
-    candidates: int = 2000  # samples generated to look for negatives / positives
+    threshold: float = Field(0.9, gt=0, le=1)
+    candidates: int = Field(2000, ge=1)  # samples generated to look for negatives / positives
     max_negatives: int = 32
     pick: Optional[str] = None
     pick_file: Optional[str] = None
     # stage 1: adapt
     adapt_iters: int = 300
-    adapted_models: int = 1
+    adapted_models: int = Field(1, ge=1)
     ewc_lambda: float = 1.0  # multiplies the Fisher normalised to mean 1 (scale-free)
-    fisher_samples: int = 32
+    fisher_samples: int = Field(32, ge=1)
     # stage 2: unlearn
     unlearn_iters: int = 1500
     repulsion: str = "exp"
@@ -75,7 +85,7 @@ class RunConfig(StrictModel):
     # extrapolation baseline (method "extrapolation")
     extrapolation_strength: float = 0.5  # g = -strength in theta_G + g (theta_N - theta_G)
     # evaluation
-    eval_samples: int = 2000
+    eval_samples: int = Field(2000, ge=2)
     reference: Optional[str] = None  # real images for FID: a dataset plugin name or a folder
     # run
     train: TrainOptions = TrainOptions()
@@ -151,7 +161,7 @@ class TrainConfig(StrictModel):
     gan: str = "stylegan2"
     data: str = "digits"  # a dataset plugin name or a folder of images
     arch: dict[str, Any] = {}  # the gan plugin's architecture config (its defaults fill the rest)
-    iters: int = 3000
+    iters: int = Field(3000, ge=1)
     train: TrainOptions = TrainOptions(batch=32)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
