@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from unlearn_cli.errors import UnlearnError
-from unlearn_cli.io.modelfile import FORMAT_NAME, load_model_file, read_raw_header, save_model
+from unlearn_cli.io.modelfile import (FORMAT_NAME, load_model_file, read_header, read_raw_header,
+                                     save_model)
 from unlearn_cli.plugins import get_registry
 
 BUNDLED_PREFIX = "bundled:"
@@ -79,11 +80,27 @@ def _load_state(module: nn.Module, state: dict, what: str, path) -> None:
                            f"({detail[:300]}); is --gan right for this file?") from None
 
 
+def _plugin_call(fn, name: str, path, *args):
+    """A gan plugin call on what a file says: its failures are the file's, reported in one line."""
+    try:
+        return fn(*args)
+    except UnlearnError:
+        raise
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise UnlearnError(f"{path}: the '{name}' plugin cannot use this file "
+                           f"({type(exc).__name__}: {detail}); re-create it or pass the right --gan") from exc
+
+
 def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> GanBundle:
     """Load one of our model files, or a foreign checkpoint through the named gan plugin."""
     path = resolve_checkpoint(ckpt)
     if not path.exists():
         raise UnlearnError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise UnlearnError(f"checkpoint {path} is a folder; pass a model file")
+    if path.stat().st_size == 0:
+        raise UnlearnError(f"checkpoint {path} is empty (0 bytes); re-download or re-create it")
     registry = get_registry()
     if _is_ours(path):
         model = load_model_file(path)
@@ -92,16 +109,23 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
             raise UnlearnError(f"{path} holds a '{name}' model, not '{gan_name}'; "
                                f"drop --gan or pass --gan {name}")
         plugin = registry.load("gan", name)
-        config = plugin.validate_config(model.header.config)
+        config = _plugin_call(plugin.validate_config, name, path, model.header.config)
         parts, digest, warnings = model.parts, model.sha256, []
+        if "G" not in parts and "G_ema" not in parts:
+            raise UnlearnError(f"{path} holds no generator (no G. or G_ema. tensors); re-create it")
+        if "D" not in parts:
+            warnings.append("no discriminator in file: the method needs one; a freshly initialised "
+                            "discriminator will be warmed up on generated samples")
     else:
         name = gan_name or "stylegan2"
         plugin = registry.load("gan", name)
-        if not plugin.can_import(path):
-            raise UnlearnError(f"{path} is not a checkpoint the '{name}' plugin can read; "
-                               f"check the file or pass the right --gan")
-        imported = plugin.import_checkpoint(path)
-        config = plugin.validate_config(imported.config)
+        if not _plugin_call(plugin.can_import, name, path, path):
+            if path.suffix == ".safetensors":
+                read_header(path)  # says what it is: a .safetensors file, but not ours
+            raise UnlearnError(f"{path} is not a checkpoint the '{name}' plugin can read (damaged, "
+                               f"truncated or another format); check the file or pass the right --gan")
+        imported = _plugin_call(plugin.import_checkpoint, name, path, path)
+        config = _plugin_call(plugin.validate_config, name, path, imported.config)
         parts = {"G": imported.generator}
         if imported.generator_ema is not None:
             parts["G_ema"] = imported.generator_ema
@@ -110,7 +134,7 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
         from unlearn_cli.io.atomic import sha256_file
 
         digest, warnings = sha256_file(path), list(imported.warnings)
-    G, D = plugin.build(config)
+    G, D = _plugin_call(plugin.build, name, path, config)
     _load_state(G, parts.get("G") or parts["G_ema"], "generator", path)
     G_ema = copy.deepcopy(G)
     if "G_ema" in parts:
