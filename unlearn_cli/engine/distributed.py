@@ -51,6 +51,15 @@ def broadcast_module(module: torch.nn.Module) -> None:
         dist.broadcast(tensor.data, src=0)
 
 
+def sync_buffers(module: torch.nn.Module) -> None:
+    """Rank 0's buffers everywhere (running statistics such as StyleGAN2's mean w would otherwise
+    drift apart, since each rank sees different latents)."""
+    if world_size() == 1:
+        return
+    for tensor in module.buffers():
+        dist.broadcast(tensor.data, src=0)
+
+
 def average_gradients(params: list[torch.nn.Parameter]) -> None:
     """All-reduce the gradients of ``params`` (flattened into one buffer) and divide by the world."""
     n = world_size()

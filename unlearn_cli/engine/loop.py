@@ -141,6 +141,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
             g_loss.backward()
             distributed.average_gradients(list(stage.G.parameters()))
             g_opt.step()
+            distributed.sync_buffers(stage.G)
             update_ema(stage.G_ema, stage.G, o.ema_decay)
             state.step += 1
             for key, value in losses.items():
