@@ -33,7 +33,7 @@ def sniff(path) -> str | None:
             with zipfile.ZipFile(p) as zf:
                 pkl = [n for n in zf.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
                 data = zf.read(pkl[0]) if pkl else b""
-        except (zipfile.BadZipFile, OSError):
+        except Exception:  # BadZipFile, OSError, zlib.error, NotImplementedError, ...: not ours
             return None
         return "torch" if b"g_ema" in data or b"to_rgb1" in data or b"style.1" in data else None
     if head.startswith(LEGACY_TORCH_MAGIC):
