@@ -77,6 +77,8 @@ def read_image(path: str | os.PathLike, resolution: int, channels: int,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's EXIF/palette chatter; real failures raise
+            # past Pillow's bomb *warning* size it would decode (gigabytes) before failing
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=_FORMATS) as img:
                 _draft(img, resolution)
                 img.load()
@@ -84,7 +86,7 @@ def read_image(path: str | os.PathLike, resolution: int, channels: int,
                 return _fit(_to_channels(img, channels, _BACKGROUNDS[background]), resolution)
     except UnlearnError:
         raise
-    except Image.DecompressionBombError as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UnlearnError(f"image '{path}' is too large to read safely ({exc}); shrink or remove it") from exc
     except Image.UnidentifiedImageError as exc:
         reason = "the file is empty" if _size(path) == 0 else "not a PNG, JPEG, WebP or BMP image, or damaged"
