@@ -55,6 +55,10 @@ class DCGANPlugin:
         if unknown:
             raise UnlearnError(f"unknown dcgan config key(s): {', '.join(sorted(unknown))}")
         merged = {**DEFAULTS, **config}
+        for key in ("z_dim", "channels"):
+            value = merged[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UnlearnError(f"dcgan {key} must be a whole number >= 1, got {value!r}")
         if merged["resolution"] not in (8, 16, 32, 64):
             raise UnlearnError("dcgan resolution must be 8, 16, 32 or 64")
         if merged["img_channels"] not in (1, 3):
