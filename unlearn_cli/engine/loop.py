@@ -82,8 +82,10 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
     g_opt, d_opt = optimizers or make_optimizers(stage)
     # each rank draws its own batches from its own stream
     rng = torch.Generator(device=device).manual_seed(stage.seed + 104729 * distributed.rank())
+    kept = None  # the step of the checkpoint on disk (only finite ones are ever written)
     if stage.resume_path is not None and stage.resume_path.is_file():
         resume.load_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
+        kept = state.step
     elif state.step == 0:
         for module in (stage.G, stage.D, stage.G_ema):
             distributed.broadcast_module(module)
@@ -151,7 +153,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
                 record = {"stage": stage.name, "step": state.step,
                           **{k: round(float(v) / count, 6) for k, v in sums.items()},
                           "sec_per_step": round((time.perf_counter() - started) / count, 4)}
-                _check_finite(record, stage)
+                _check_finite(record, stage, kept)
                 state.history.append(record)
                 if log:
                     log.write(json.dumps(record) + "\n")
@@ -159,14 +161,18 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
                 if progress is not None:
                     progress.update(state.step, record)
                 sums, count, started = {}, 0, time.perf_counter()
-            if (stage.resume_path and o.checkpoint_every and main
+            if (stage.resume_path and o.checkpoint_every
                     and state.step % o.checkpoint_every == 0 and state.step < stage.steps):
-                resume.save_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
+                _check_parameters(stage, state.step, kept)  # every rank: their parameters agree
+                if main:
+                    resume.save_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
+                    kept = state.step
             if state.step == stop_at:
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
         if stage.resume_path is None or not main:
             raise
+        _check_parameters(stage, state.step, kept)  # never overwrite a good checkpoint with NaN
         resume.save_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
         raise StageInterrupted(stage.name, state.step, stage.steps) from None
     finally:
@@ -196,11 +202,25 @@ def _test_interrupt_step(stage_name: str) -> int | None:
     return int(step) if name == stage_name and step.isdigit() else None
 
 
-def _check_finite(record: dict, stage: Stage) -> None:
+def _check_finite(record: dict, stage: Stage, kept: int | None = None) -> None:
     bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
     if bad:
-        raise UnlearnError(f"{stage.name}: {', '.join(bad)} became NaN or infinite by step "
-                           f"{record['step']}; lower the learning rate or gamma and start again")
+        raise UnlearnError(_diverged(stage, ", ".join(bad), record["step"], kept))
+
+
+@torch.no_grad()
+def _check_parameters(stage: Stage, step: int, kept: int | None) -> None:
+    """Before a checkpoint is written: G and D must be finite (one host sync, rare)."""
+    params = [p for module in (stage.G, stage.D) for p in module.parameters()]
+    if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+        raise UnlearnError(_diverged(stage, "the parameters", step, kept))
+
+
+def _diverged(stage: Stage, what: str, step: int, kept: int | None) -> str:
+    where = (f"; the last good checkpoint (step {kept}) is kept in {stage.resume_path}"
+             if kept is not None and stage.resume_path is not None else "")
+    return (f"{stage.name}: {what} became NaN or infinite by step {step}{where}; lower the "
+            f"learning rate or gamma and start again")
 
 
 class _progress:
