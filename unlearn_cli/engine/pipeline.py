@@ -172,8 +172,10 @@ def load_classifier(config: RunConfig, device: torch.device, required: bool):
 def validate_plugins(config: RunConfig) -> None:
     """Look every named component up before any work starts."""
     registry = get_registry()
+    if config.gan:
+        registry.find("gan", config.gan)
     registry.find("method", config.method)
-    registry.find("repulsion", config.repulsion)
+    registry.load("repulsion", config.repulsion)(alpha=config.alpha, eps=config.eps)  # checks its options
     registry.find("source", config.source)
     if config.classifier:
         registry.find("classifier", config.classifier)
