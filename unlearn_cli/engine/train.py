@@ -34,7 +34,23 @@ def train(config: TrainConfig, show_progress: bool = True) -> dict:
     plugin = registry.load("gan", config.gan)
     arch = plugin.validate_config(dict(config.arch))
     device = pick_device(config.device)
+    created = not (config.out and Path(config.out).is_dir() and any(Path(config.out).iterdir()))
     out_dir = prepare_out_dir(config.out, config.overwrite)
+    try:
+        return _train_in(config, plugin, arch, device, out_dir, show_progress)
+    except BaseException:
+        # a run that failed before a model or a checkpoint was written leaves no folder behind
+        if created and not any((out_dir / name).exists() for name in ("model.safetensors", RESUME)):
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+RESUME = "resume-train.safetensors"
+
+
+def _train_in(config: TrainConfig, plugin, arch: dict, device, out_dir: Path, show_progress: bool) -> dict:
     write_text(out_dir / "config.yaml", to_yaml(config.model_copy(update={"arch": arch})))
     torch.manual_seed(config.seed)
     G, D = plugin.build(arch)
@@ -51,7 +67,7 @@ def train(config: TrainConfig, show_progress: bool = True) -> dict:
 
     stage = Stage("train", G, D, G_ema, real, config.iters, config.train, config.seed,
                   extras=plugin, log_path=out_dir / "train_log.jsonl",
-                  resume_path=out_dir / "resume-train.safetensors",
+                  resume_path=out_dir / RESUME,
                   show_progress=show_progress, precision=config.precision)
     state = run_stage(stage)
     digest = save(out_dir / "model.safetensors", "pretrained")
