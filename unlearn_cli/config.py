@@ -82,6 +82,8 @@ class RunConfig(StrictModel):
     gamma: float = 1.0
     alpha: float = 1.0
     eps: float = 1e-3
+    # weight of the adapted models' samples shown to D as fake during unlearning (0 = paper)
+    adapted_fakes: float = 0.0
     # extrapolation baseline (method "extrapolation")
     extrapolation_strength: float = 0.5  # g = -strength in theta_G + g (theta_N - theta_G)
     # evaluation

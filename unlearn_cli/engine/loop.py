@@ -49,6 +49,8 @@ class Stage:
     resume_path: Path | None = None  # stage checkpoint: read if present, written on interrupt
     show_progress: bool = True
     precision: str = "fp32"
+    # (weight, make(batch, rng) -> images): more samples D must call fake, besides G's own
+    extra_fakes: tuple[float, Callable] | None = None
 
 
 def _generate(stage: Stage, z: torch.Tensor) -> torch.Tensor:
@@ -113,6 +115,12 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
                 fake_logits = stage.D(fake)
             d_loss = F.softplus(fake_logits.float()).mean() + F.softplus(-real_logits.float()).mean()
             losses = {"d_loss": d_loss.detach()}
+            if stage.extra_fakes is not None:  # e.g. the adapted models' samples, shown to D as fake
+                weight, make = stage.extra_fakes
+                with autocast:
+                    extra = F.softplus(stage.D(make(batch, rng)).float()).mean()
+                d_loss = d_loss + weight * extra
+                losses["d_extra_fake"] = extra.detach()
             if do_r1:
                 (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
                 r1 = grad.float().square().sum(dim=[1, 2, 3]).mean()

@@ -72,6 +72,21 @@ def repulsion_penalty(G: nn.Module, adapted: list[nn.Module], loss_fn: Callable,
     return penalty, d0
 
 
+def adapted_fakes(adapted: list[nn.Module], weight: float):
+    """D also learns to call the adapted models' samples fake: they are what the feature looks
+    like, which the positives alone teach D only slowly (the feature is merely absent there)."""
+    if not adapted or weight <= 0:
+        return None
+
+    @torch.no_grad()
+    def make(batch: int, rng: torch.Generator) -> torch.Tensor:
+        k = int(torch.randint(len(adapted), (1,), generator=rng, device=rng.device)) if len(adapted) > 1 else 0
+        z = torch.randn(batch, adapted[k].z_dim, generator=rng, device=rng.device)
+        return adapted[k](z)
+
+    return weight, make
+
+
 def adapt(bundle: GanBundle, D: nn.Module, negatives: torch.Tensor, config: RunConfig,
           seed: int, log_path: Path | None, show_progress: bool = True,
           resume_path: Path | None = None) -> StageOutput:
@@ -102,5 +117,6 @@ def unlearn(bundle: GanBundle, D: nn.Module, positives: torch.Tensor, adapted: l
         penalty, _ = repulsion_penalty(G, adapted, loss_fn, config.gamma)
     stage = Stage("unlearn", G, D, G_ema, positives, config.unlearn_iters, config.train,
                   config.seed + 1, penalty, bundle.plugin, log_path, resume_path,
-                  show_progress=show_progress, precision=config.precision)
+                  show_progress=show_progress, precision=config.precision,
+                  extra_fakes=adapted_fakes(adapted, config.adapted_fakes))
     return StageOutput(G, G_ema, D, run_stage(stage))
