@@ -5,7 +5,10 @@ Commands live one module per group and are imported here by name only: their hea
 """
 from __future__ import annotations
 
+import sys
+
 import typer
+from typer.core import TyperGroup
 
 from unlearn_cli import __version__
 from unlearn_cli.cli import common
@@ -41,10 +44,40 @@ def _root(
     common.set_debug(debug)
 
 
+def _click():
+    try:
+        from typer import _click as click  # recent Typer vendors Click
+    except ImportError:  # pragma: no cover - older Typer depends on Click
+        import click
+    return click
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (an unknown command or option, a value of the wrong type) leave as one
+    ``error:`` line with exit code 2, like every other error, not as Click's usage box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        click = _click()
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.ClickException as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # (that one has shown the help)
+                ctx = getattr(exc, "ctx", None)
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                common.error_exit(exc.format_message() + hint)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            common.error_exit("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 def create_app(with_plugins: bool = True) -> typer.Typer:
     import importlib
 
-    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
+    app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False,
                       add_completion=False, rich_markup_mode="rich")
     app.callback()(_root)
     for name, module, attr in BUILTIN_COMMANDS:
