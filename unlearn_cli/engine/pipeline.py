@@ -39,12 +39,19 @@ def prepare_out_dir(out: str | None, overwrite: bool) -> Path:
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise UnlearnError(f"output folder {path} is not empty; choose another --out or "
                            f"pass --overwrite")
+    missing = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    probe = path / ".write-test"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
+        try:  # leave no folder behind: remove what this call created
+            probe.unlink(missing_ok=True)
+            for folder in missing:
+                folder.rmdir()
+        except OSError:
+            pass
         raise UnlearnError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
     return path
 
