@@ -144,6 +144,8 @@ def load_pickle(path: str | Path):
         raise
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, MemoryError):  # a damaged length field asks for more than there is
+            msg = "it declares an entry larger than memory: the file is damaged"
         raise UnlearnError(f"{path}: not a readable network pickle ({msg}); use a StyleGAN2 "
                            f".pkl from stylegan2-ada-pytorch or stylegan3") from None
 
