@@ -138,3 +138,14 @@ def test_two_gloo_processes_end_identical(inputs, tmp_path):
                      if "parameter digest:" in line)
     assert len(digests) == 2 and digests[0] == digests[1], result.stderr[-2000:]
     assert sorted(os.listdir(tmp_path)) == ["ddp", "neg", "pre.safetensors"]
+
+
+def test_adapted_fakes_are_shown_to_d_and_can_be_turned_off(inputs, tmp_path):
+    ckpt, neg = inputs
+    for weight, expected in (("1.0", True), ("0", False)):
+        out = tmp_path / f"fakes-{weight}"
+        _invoke("run", "--ckpt", ckpt, "--neg", neg, "--out", out, "--adapted-fakes", weight, *FAST)
+        log = [json.loads(l) for l in (out / "train_log.jsonl").read_text().splitlines()]
+        unlearn = [r for r in log if r["stage"] == "unlearn"]
+        assert all(("d_extra_fake" in r) == expected for r in unlearn)
+        assert not any("d_extra_fake" in r for r in log if r["stage"] != "unlearn")

@@ -77,13 +77,14 @@ class RunConfig(StrictModel):
     ewc_lambda: float = 1.0  # multiplies the Fisher normalised to mean 1 (scale-free)
     fisher_samples: int = Field(32, ge=1)
     # stage 2: unlearn
-    unlearn_iters: int = 1500
+    unlearn_iters: int = 1000
     repulsion: str = "exp"
     gamma: float = 1.0
     alpha: float = 1.0
     eps: float = 1e-3
-    # weight of the adapted models' samples shown to D as fake during unlearning (0 = paper)
-    adapted_fakes: float = 0.0
+    # weight of the adapted models' samples shown to D as fake during unlearning; 0 = the
+    # paper's stage 2 exactly (docs/method.md, docs/results.md: this is what moves PUL)
+    adapted_fakes: float = 1.0
     # extrapolation baseline (method "extrapolation")
     extrapolation_strength: float = 0.5  # g = -strength in theta_G + g (theta_N - theta_G)
     # evaluation

@@ -40,6 +40,7 @@ def _make(mode: str):
         adapted_models: Optional[int] = typer.Option(None, help="Number of adapted models (seeds).", rich_help_panel=_M),
         ewc_lambda: Optional[float] = typer.Option(None, help="EWC weight (Fisher normalised to mean 1).", rich_help_panel=_M),
         unlearn_iters: Optional[int] = typer.Option(None, help="Stage 2 steps.", rich_help_panel=_M),
+        adapted_fakes: Optional[float] = typer.Option(None, help="Weight of the adapted models' samples shown to D as fake in stage 2 (0 = the paper's stage 2).", rich_help_panel=_M),
         adapted: Optional[List[Path]] = typer.Option(None, help="unlearn: adapted model file(s) from `adapt`.", rich_help_panel=_M),
         batch: Optional[int] = typer.Option(None, help="Batch size.", rich_help_panel=_T),
         lr: Optional[float] = typer.Option(None, help="Adam learning rate.", rich_help_panel=_T),
