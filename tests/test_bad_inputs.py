@@ -1,0 +1,595 @@
+"""The bad-input catalogue (issue 7, item 1; the table is docs/errors.md).
+
+Every case goes through the CLI (``create_app()`` in-process, a few as real ``python -m
+unlearn_cli`` processes) and must end with exactly one ``error:`` line, the documented exit code
+(1: the input is wrong, 2: the command line is wrong), no traceback, and nothing half-written:
+no new file or folder where the output would have gone, no temporary file anywhere. The few
+inputs that must *work* (mixed images, a generator-only file) are run to the end.
+
+Each case names the fragment of its message that docs/errors.md quotes, so the table and the
+code cannot drift apart.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import re
+import subprocess
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from engine_helpers import negative_folder, tiny_dcgan_file
+from unlearn_cli import hookimpl, plugins
+from unlearn_cli.api import ComponentSpec
+from unlearn_cli.cli.main import create_app
+from unlearn_cli.io.modelfile import save_model
+
+sys.path.insert(0, str(Path(__file__).parent / "stylegan2"))
+from sg2_helpers import install_fake_nvidia_modules, nvidia_pickle, randomise, small_config  # noqa: E402
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+FAST = ["--adapt-iters", "4", "--unlearn-iters", "4", "--candidates", "32", "--eval-samples", "40",
+        "--batch", "4", "--quiet", "--device", "cpu"]
+
+
+# --------------------------------------------------------------------------- the inputs
+class _Payload:
+    """Pickles as os.system('touch MARKER'): must never run."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@dataclass
+class World:
+    root: Path
+    ckpt: Path          # our tiny DCGAN, complete
+    neg: Path           # a folder of 4 grey images
+    marker: Path        # what a hostile payload would create
+
+    def __getattr__(self, name):  # world.truncated__pt -> root/truncated.pt
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.root / name.replace("__", ".")
+
+
+def _damage(valid: bytes, how: str) -> bytes:
+    if how == "empty":
+        return b""
+    if how == "truncated":
+        return valid[: len(valid) // 2]
+    data = bytearray(valid)  # corrupt: the container's structure overwritten
+    for i in range(8, min(len(data), 4096), 7):
+        data[i] ^= 0xA5
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    root = tmp_path_factory.mktemp("inputs")
+    w = World(root, tiny_dcgan_file(root / "pre.safetensors"), negative_folder(root / "neg"),
+              root / "PAYLOAD-RAN")
+    # ours: damaged copies and odd but well-formed files
+    valid = w.ckpt.read_bytes()
+    for how in ("empty", "truncated", "corrupt"):
+        (root / f"{how}.safetensors").write_bytes(_damage(valid, how))
+    from safetensors.torch import save_file
+
+    save_file({"weight": torch.zeros(2)}, str(root / "foreign.safetensors"))
+    dcgan = plugins.get_registry().load("gan", "dcgan")
+    cfg = dcgan.validate_config({"resolution": 8, "z_dim": 8, "channels": 8})
+    torch.manual_seed(0)
+    G, D = dcgan.build(cfg)
+    save_model(root / "gonly.safetensors", {"G": G.state_dict(), "G_ema": G.state_dict()},
+               gan="dcgan", config=cfg, stage="pretrained")
+    from unlearn_cli_plugins.stylegan2.plugin import PLUGIN as SG2, save_rosinality
+
+    sg_cfg = SG2.validate_config(small_config(resolution=8, img_channels=1))
+    sg_G, sg_D = SG2.build(sg_cfg)
+    g, d = randomise(sg_G).state_dict(), randomise(sg_D, 1).state_dict()
+    save_model(root / "liar.safetensors", {"G": G.state_dict(), "D": D.state_dict()},
+               gan="stylegan2", config=sg_cfg, stage="pretrained")  # says stylegan2, holds a DCGAN
+    # rosinality .pt
+    save_rosinality(root / "rosi.pt", sg_cfg, g, g, d)
+    save_rosinality(root / "rosi-gonly.pt", sg_cfg, g, g, None)
+    torch.save({"g_ema": _Payload(w.marker)}, root / "hostile.pt")
+    # NVIDIA .pkl
+    mp = pytest.MonkeyPatch()
+    try:
+        (root / "nv.pkl").write_bytes(nvidia_pickle(mp, sg_cfg, g, d))
+        sg3 = dict(g, **{"synthesis.L0_36_512.weight": torch.zeros(2, 2),
+                         "synthesis.input.freqs": torch.zeros(2)})
+        (root / "sg3.pkl").write_bytes(nvidia_pickle(mp, sg_cfg, sg3, d))
+        cond = dict(g, **{"mapping.embed.weight": torch.zeros(16, 10)})
+        (root / "cond.pkl").write_bytes(nvidia_pickle(mp, sg_cfg, cond, d, g_extra={"c_dim": 10}))
+        reconstruct, _ = install_fake_nvidia_modules(mp)
+        # a network pickle whose second entry is a payload: the loader meets it mid-file
+        (root / "hostile.pkl").write_bytes(pickle.dumps(
+            {"G_ema": _FakeRecord(reconstruct), "D": _Payload(w.marker)}, protocol=4))
+        (root / "tf.pkl").write_bytes(_tf_pickle(mp))
+    finally:
+        mp.undo()
+    for fmt, name in (("pt", "rosi.pt"), ("pkl", "nv.pkl")):
+        valid = (root / name).read_bytes()
+        for how in ("empty", "truncated", "corrupt"):
+            (root / f"{how}.{fmt}").write_bytes(_damage(valid, how))
+    # negatives
+    (root / "neg-empty").mkdir()
+    text = root / "neg-text"
+    text.mkdir()
+    (text / "notes.txt").write_text("not an image")
+    (text / "list.csv").write_text("a,b")
+    bad = negative_folder(root / "neg-one-bad")
+    (bad / "n9.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    _mixed_folder(root / "neg-mixed")
+    # configs
+    configs = {"bad-syntax": "gamma: [1, 2\n", "unknown-key": "gama: 1\n",
+               "unknown-nested": "train:\n  bach: 3\n", "wrong-type": "gamma: lots\n",
+               "bool-number": "fisher_samples: true\n", "negative": "alpha: -2\n",
+               "nan": "ewc_lambda: .nan\n", "beta-range": "train:\n  beta2: 1.5\n",
+               "not-mapping": "- gamma\n- 1\n", "section-scalar": "train: 5\n",
+               "binary": None}
+    for name, body in configs.items():
+        path = root / f"{name}.yaml"
+        path.write_bytes(b"\xff\xfe\x00gamma" if body is None else body.encode())
+    return w
+
+
+class _FakeRecord:
+    def __init__(self, reconstruct):
+        self.reconstruct = reconstruct
+
+    def __reduce__(self):
+        return (self.reconstruct, ({"type": "class", "version": 6, "class_name": "Generator",
+                                    "state": {}},))
+
+
+def _tf_pickle(mp) -> bytes:
+    """Bytes shaped like the original TensorFlow StyleGAN2 releases: (G, D, Gs) Network objects."""
+    module = types.ModuleType("dnnlib.tflib.network")
+
+    class Network:
+        def __getstate__(self):
+            return {"version": 4, "name": "G_synthesis", "static_kwargs": {},
+                    "build_module_src": "def G_main(): ...", "build_func_name": "G_main",
+                    "variables": [("dense/weight", np.zeros(3, np.float32))]}
+
+    Network.__module__, Network.__qualname__ = "dnnlib.tflib.network", "Network"
+    module.Network = Network
+    for name, mod in (("dnnlib", types.ModuleType("dnnlib")),
+                      ("dnnlib.tflib", types.ModuleType("dnnlib.tflib")),
+                      ("dnnlib.tflib.network", module)):
+        mp.setitem(sys.modules, name, mod)
+    return pickle.dumps((Network(), Network(), Network()), protocol=4)
+
+
+def _mixed_folder(path: Path) -> Path:
+    """Sizes from 1x1 to 64x40, grey, RGB, RGBA, palette, 16-bit, CMYK, bilevel; 4 formats."""
+    path.mkdir()
+    rng = np.random.default_rng(1)
+
+    def noise(h, w, c):
+        return (rng.random((h, w, c)) * 255).astype("uint8")
+
+    Image.fromarray(noise(30, 17, 3)).save(path / "rgb.jpg")
+    Image.fromarray(noise(5, 9, 4), "RGBA").save(path / "rgba.png")
+    Image.fromarray(noise(40, 64, 1)[..., 0]).convert("P").save(path / "palette.bmp")
+    Image.fromarray((rng.random((20, 20)) * 65535).astype("uint16")).save(path / "grey16.png")
+    Image.fromarray(noise(3, 100, 3)).convert("CMYK").save(path / "cmyk.jpg")
+    Image.fromarray(noise(1, 1, 3)).save(path / "one-pixel.webp")
+    Image.fromarray(rng.random((12, 12)) > 0.5).save(path / "bilevel.png")
+    Image.fromarray(noise(12, 12, 2), "LA").save(path / "grey-alpha.png")
+    return path
+
+
+# --------------------------------------------------------------------------- checking
+def _invoke(*args):
+    plugins.reset_registry()
+    return CliRunner().invoke(create_app(), [str(a) for a in args])
+
+
+def _snapshot(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")}
+
+
+def _temp_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if p.name.endswith(".tmp") or ".write-test" in p.name]
+
+
+def check_one_error(result, code: int, fragment: str | None = None) -> str:
+    """One ``error:`` line, the exit code, no traceback; returns the line."""
+    text = result.output
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert result.exit_code == code, text
+    assert len(errors) == 1, text
+    assert "Traceback" not in text and "Exception" not in text.replace("UnlearnError", ""), text
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    if fragment is not None:
+        assert fragment in errors[0], errors[0]
+    return errors[0]
+
+
+def _documented(fragment: str) -> None:
+    docs = DOCS.read_text(encoding="utf-8")
+    assert fragment in docs, f"docs/errors.md does not quote the message fragment {fragment!r}"
+
+
+@dataclass
+class Case:
+    id: str
+    argv: callable            # (world, out) -> list of CLI arguments
+    fragment: str             # a literal part of the message, quoted in docs/errors.md
+    code: int = 1
+
+
+def _run(ckpt=None, neg=None, *extra):
+    def argv(w, out):
+        return ["run", "--ckpt", ckpt(w) if ckpt else w.ckpt, "--neg", neg(w) if neg else w.neg,
+                "--out", out, *FAST, *[e(w) if callable(e) else e for e in extra]]
+    return argv
+
+
+def _cfg(name):
+    return _run(None, None, "--config", lambda w: w.root / f"{name}.yaml")
+
+
+CASES = [
+    # checkpoints: missing, empty, truncated, corrupt, for each format
+    Case("ckpt-missing-safetensors", _run(lambda w: w.root / "absent.safetensors"), "checkpoint not found"),
+    Case("ckpt-missing-pt", _run(lambda w: w.root / "absent.pt"), "checkpoint not found"),
+    Case("ckpt-missing-pkl", _run(lambda w: w.root / "absent.pkl"), "checkpoint not found"),
+    *[Case(f"ckpt-empty-{fmt}", _run(lambda w, fmt=fmt: w.root / f"empty.{fmt}"), "is empty (0 bytes)")
+      for fmt in ("safetensors", "pt", "pkl")],
+    Case("ckpt-truncated-safetensors", _run(lambda w: w.truncated__safetensors), "not a valid .safetensors file (file is truncated)"),
+    Case("ckpt-corrupt-safetensors", _run(lambda w: w.corrupt__safetensors), "not a valid .safetensors file"),
+    Case("ckpt-truncated-pt", _run(lambda w: w.truncated__pt), "plugin can read (damaged, truncated or another format)"),
+    Case("ckpt-corrupt-pt", _run(lambda w: w.corrupt__pt), "plugin can read (damaged, truncated or another format)"),
+    Case("ckpt-truncated-pkl", _run(lambda w: w.truncated__pkl), "not a readable network pickle"),
+    Case("ckpt-corrupt-pkl", _run(lambda w: w.corrupt__pkl), "not a readable network pickle"),
+    Case("ckpt-folder", _run(lambda w: w.neg), "is a folder; pass a model file"),
+    Case("ckpt-foreign-safetensors", _run(lambda w: w.foreign__safetensors),
+         "is a .safetensors file but not a gan-unlearn model"),
+    # hostile and unsupported files
+    Case("pkl-hostile-global", _run(lambda w: w.hostile__pkl), "refused: the pickle references 'posix.system'"),
+    Case("pt-hostile-global", _run(lambda w: w.hostile__pt), "refused: the file references 'posix.system'"),
+    Case("pkl-stylegan3", _run(lambda w: w.sg3__pkl), "this is a StyleGAN3 network"),
+    Case("pkl-conditional", _run(lambda w: w.cond__pkl), "this is a conditional generator (c_dim=10)"),
+    Case("pkl-tensorflow", _run(lambda w: w.tf__pkl), "a TensorFlow StyleGAN/StyleGAN2 pickle"),
+    # wrong architecture for --gan
+    Case("gan-wrong-for-our-file", _run(None, None, "--gan", "stylegan2"), "holds a 'dcgan' model, not 'stylegan2'"),
+    Case("gan-wrong-for-foreign-file", _run(lambda w: w.rosi__pt, None, "--gan", "dcgan"),
+         "is not a checkpoint the 'dcgan' plugin can read"),
+    Case("file-header-lies-about-arch", _run(lambda w: w.liar__safetensors), "the generator does not match its architecture config"),
+    # negatives
+    Case("neg-missing", _run(None, lambda w: w.root / "absent"), "does not exist; check the path"),
+    Case("neg-empty-folder", _run(None, lambda w: w.root / "neg-empty"), "no images in --neg folder"),
+    Case("neg-non-images", _run(None, lambda w: w.root / "neg-text"), "2 other file(s) were ignored"),
+    Case("neg-one-unreadable", _run(None, lambda w: w.root / "neg-one-bad"), "cannot read image '"),
+    Case("neg-is-a-file", _run(None, lambda w: w.ckpt), "is a file, not a folder"),
+    # unknown names: the message lists the valid ones (checked against the registry below)
+    *[Case(f"unknown-{kind}", _run(None, None, f"--{kind}", "nope"), f"unknown {kind} 'nope'; available: ")
+      for kind in ("gan", "repulsion", "source", "method", "classifier")],
+    Case("unknown-bundled-model", _run(lambda w: "bundled:nope"), "unknown dataset 'nope'; available: "),
+    # configuration file and flags
+    Case("yaml-syntax", _cfg("bad-syntax"), "is not valid YAML at line 2"),
+    Case("yaml-unknown-key", _cfg("unknown-key"), "unknown config key 'gama'"),
+    Case("yaml-unknown-nested-key", _cfg("unknown-nested"), "unknown config key 'train.bach'"),
+    Case("yaml-wrong-type", _cfg("wrong-type"), "config key 'gamma': input should be a valid number"),
+    Case("yaml-true-for-number", _cfg("bool-number"), "must be a number, not true/false"),
+    Case("yaml-negative", _cfg("negative"), "config key 'alpha': value error, must not be negative"),
+    Case("yaml-nan", _cfg("nan"), "config key 'ewc_lambda': value error, must be a finite number"),
+    Case("yaml-out-of-range", _cfg("beta-range"), "config key 'train.beta2': input should be less than 1"),
+    Case("yaml-not-a-mapping", _cfg("not-mapping"), "must hold a mapping of option: value"),
+    Case("yaml-section-not-a-mapping", _cfg("section-scalar"), "config key 'train' must be a mapping"),
+    Case("yaml-not-text", _cfg("binary"), "cannot read config file"),
+    Case("yaml-missing", _run(None, None, "--config", lambda w: w.root / "absent.yaml"), "config file not found"),
+    Case("flag-negative", _run(None, None, "--gamma", "-1"), "config key 'gamma': value error, must not be negative"),
+    Case("flag-nan", _run(None, None, "--lr", "nan"), "config key 'train.lr': value error, must be a finite number"),
+    Case("flag-inf", _run(None, None, "--gamma", "inf"), "must be a finite number"),
+    Case("flag-zero-batch", _run(None, None, "--batch", "0"), "config key 'train.batch': input should be greater than or equal to 1"),
+    Case("flag-repulsion-option", _run(None, None, "--alpha", "0"), "exp repulsion needs a finite alpha > 0"),
+    Case("flag-threshold-range", _run(None, None, "--threshold", "1.5"), "config key 'threshold': input should be less than or equal to 1"),
+    Case("flag-not-a-number", _run(None, None, "--batch", "many"), "Invalid value for '--batch'", code=2),
+    Case("flag-unknown", _run(None, None, "--gama", "1"), "No such option: --gama", code=2),
+    Case("command-unknown", lambda w, out: ["unlern", "--ckpt", w.ckpt], "No such command 'unlern'", code=2),
+    # output location
+    Case("out-is-a-file", lambda w, out: ["run", "--ckpt", w.ckpt, "--neg", w.neg, "--out", w.ckpt, *FAST],
+         "is a file; choose a folder"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_catalogue(world, tmp_path, case):
+    out = tmp_path / "out"
+    before = _snapshot(world.root)
+    result = _invoke(*case.argv(world, out))
+    line = check_one_error(result, case.code, case.fragment)
+    assert not out.exists(), f"{case.id}: the output folder was left behind"
+    assert _snapshot(world.root) == before, f"{case.id}: inputs folder changed"
+    assert not world.marker.exists(), "a payload in a checkpoint was executed"
+    if case.id == "neg-one-unreadable":
+        assert "n9.png" in line, line  # the bad file is named
+    if case.id.startswith("unknown-") and case.id != "unknown-bundled-model":
+        kind = case.id.split("-", 1)[1]
+        names = plugins.get_registry().names(kind)
+        assert line.endswith("available: " + ", ".join(names)), line
+    _documented(case.fragment)
+
+
+# --------------------------------------------------------------------------- other commands
+@pytest.mark.parametrize("name, fragment", [
+    ("corrupt.safetensors", "not a valid .safetensors file"),
+    ("empty.safetensors", "not a valid .safetensors file (file is shorter than a safetensors header)"),
+    ("rosi.pt", "not a valid .safetensors file"),
+    ("absent.safetensors", "model file not found"),
+])
+def test_info_on_bad_files(world, name, fragment):
+    check_one_error(_invoke("info", world.root / name), 1, fragment)
+    _documented(fragment)
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("hostile.pkl", "refused: the pickle references 'posix.system'"),
+    ("corrupt.pkl", "not a readable network pickle"),
+    ("tf.pkl", "a TensorFlow StyleGAN/StyleGAN2 pickle"),
+    ("truncated.pt", "plugin can read (damaged, truncated or another format)"),
+])
+def test_convert_refuses_without_writing(world, tmp_path, name, fragment):
+    dst = tmp_path / "model.safetensors"
+    check_one_error(_invoke("convert", world.root / name, dst), 1, fragment)
+    assert list(tmp_path.iterdir()) == [] and not world.marker.exists()
+
+
+def test_unlearn_with_a_damaged_adapted_file(world, tmp_path):
+    result = _invoke("unlearn", "--ckpt", world.ckpt, "--neg", world.neg, "--adapted",
+                     world.corrupt__safetensors, "--out", tmp_path / "out", *FAST)
+    check_one_error(result, 1, "not a valid .safetensors file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_on_an_empty_folder_leaves_no_folder(world, tmp_path):
+    result = _invoke("train", "--data", world.root / "neg-empty", "--gan", "dcgan", "--arch",
+                     "resolution=8", "--iters", "2", "--batch", "2", "--out", tmp_path / "t",
+                     "--quiet", "--device", "cpu")
+    check_one_error(result, 1, "no images in image folder")
+    assert not (tmp_path / "t").exists()
+    _documented("no images in image folder")
+
+
+def test_resume_of_a_folder_that_is_not_a_run(world, tmp_path):
+    check_one_error(_invoke("run", "--resume", world.neg, "--quiet"), 1, "no config.yaml there")
+    _documented("no config.yaml there")
+
+
+# --------------------------------------------------------------------------- inputs that must work
+def _summary(result):
+    assert result.exit_code == 0, result.output
+    assert "error:" not in result.output and "Traceback" not in result.output
+
+
+def test_generator_only_file_runs_with_a_warmed_up_discriminator(world, tmp_path):
+    out = tmp_path / "out"
+    result = _invoke("run", "--ckpt", world.gonly__safetensors, "--neg", world.neg, "--out", out, *FAST)
+    _summary(result)
+    assert "warning: no discriminator in file" in result.output
+    assert (out / "unlearned.safetensors").is_file()
+    _documented("no discriminator in file")
+
+
+@pytest.mark.parametrize("name", ["rosi-gonly.pt"])
+def test_generator_only_foreign_file_converts_with_the_warning(world, tmp_path, name):
+    result = _invoke("convert", world.root / name, tmp_path / "m.safetensors")
+    _summary(result)
+    assert "warning: no discriminator in file" in result.output
+
+
+def test_mixed_sizes_and_modes_work(world, tmp_path):
+    out = tmp_path / "out"
+    result = _invoke("run", "--ckpt", world.ckpt, "--neg", world.root / "neg-mixed", "--out", out, *FAST)
+    _summary(result)
+    assert "negatives: 8" in result.output and (out / "unlearned.safetensors").is_file()
+
+
+# --------------------------------------------------------------------------- plugins that misbehave
+class FakeDist:
+    name, version = "bad-inputs-fakes", "0.0"
+
+
+class FakeEntryPoint:
+    name, value, dist = "bad-inputs-fakes", "bad_inputs_fakes", FakeDist()
+
+    def load(self):
+        return sys.modules[self.value]
+
+
+class _Flat(torch.nn.Module):
+    """A classifier that sees class 'a' in everything, so it never flags 'b'."""
+
+    classes, resolution, channels = ["a", "b"], None, None
+
+    def probs(self, images):
+        p = torch.zeros(len(images), 2)
+        p[:, 0] = 1.0
+        return p
+
+
+def _nan_after(steps: int):
+    def factory(**_options):
+        calls = {"n": 0}
+
+        def loss(d):
+            calls["n"] += 1
+            return d * 0.0 if calls["n"] <= steps else d * float("nan")
+
+        return loss
+
+    return factory
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    @hookimpl
+    def register_classifiers():
+        return [ComponentSpec("flat", "flags nothing", "bad_inputs_fakes:load_flat")]
+
+    @hookimpl
+    def register_repulsions():
+        return [ComponentSpec("nan-after-2", "NaN from the third step", "bad_inputs_fakes:nan_after_2")]
+
+    module = types.ModuleType("bad_inputs_fakes")
+    module.register_classifiers, module.register_repulsions = register_classifiers, register_repulsions
+    module.load_flat = lambda path, device: _Flat()
+    module.nan_after_2 = _nan_after(2)
+    monkeypatch.setitem(sys.modules, "bad_inputs_fakes", module)
+    real = plugins._entry_points()
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [*real, FakeEntryPoint()])
+
+
+def test_classifier_that_flags_no_sample(world, tmp_path, fakes):
+    out = tmp_path / "out"
+    result = _invoke("run", "--ckpt", world.ckpt, "--source", "classifier", "--classifier", "flat",
+                     "--target", "b", "--out", out, *FAST)
+    check_one_error(result, 1, "the classifier flagged none of 32 generated samples as 'b'")
+    assert not out.exists()
+    _documented("the classifier flagged none of")
+
+
+def test_exploding_learning_rate_stops_naming_the_step(world, tmp_path):
+    out = tmp_path / "out"
+    result = _invoke("run", "--ckpt", world.ckpt, "--neg", world.neg, "--out", out, *FAST, "--lr", "1e30")
+    line = check_one_error(result, 1, "became NaN or infinite by step")
+    assert re.search(r"adapt#0: .* by step \d+;", line), line
+    assert not out.exists()  # nothing worth keeping: no stage finished, no good checkpoint
+    _documented("became NaN or infinite by step")
+
+
+def test_nan_mid_stage_keeps_the_last_good_checkpoint(world, tmp_path, fakes):
+    from safetensors import safe_open
+
+    out = tmp_path / "out"
+    (tmp_path / "c.yaml").write_text("train:\n  checkpoint_every: 2\n  log_every: 100\n")
+    result = _invoke("run", "--ckpt", world.ckpt, "--neg", world.neg, "--out", out, *FAST,
+                     "--config", tmp_path / "c.yaml", "--repulsion", "nan-after-2",
+                     "--unlearn-iters", "6")
+    kept = out / "resume" / "unlearn.safetensors"
+    line = check_one_error(result, 1, "the last good checkpoint (step 2) is kept in")
+    assert line.startswith("error: unlearn: ") and "by step 4" in line and str(kept) in line
+    with safe_open(str(kept), framework="pt") as handle:
+        assert handle.metadata()["step"] == "2"
+        assert all(torch.isfinite(handle.get_tensor(k)).all() for k in handle.keys())
+    assert (out / "adapted.safetensors").is_file() and not (out / "unlearned.safetensors").exists()
+    assert _temp_files(out) == []
+    _documented("the last good checkpoint (step N) is kept in")
+
+
+# --------------------------------------------------------------------------- the output location
+def test_output_folder_that_is_not_empty(world, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    check_one_error(_invoke("run", "--ckpt", world.ckpt, "--neg", world.neg, "--out", out, *FAST),
+                    1, "is not empty; choose another --out or pass --overwrite")
+    assert _snapshot(out) == {"keep.txt"}
+    _documented("is not empty; choose another --out or pass --overwrite")
+
+
+def test_read_only_output_folder(world, tmp_path):
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    parent.chmod(0o500)
+    try:
+        probe = parent / "probe"
+        try:
+            probe.mkdir()
+        except OSError:
+            pass
+        else:
+            probe.rmdir()
+            pytest.skip("permissions do not stop this user (root): the read-only case is "
+                        "covered by the simulated disk errors below")
+        result = _invoke("run", "--ckpt", world.ckpt, "--neg", world.neg, "--out", parent / "out", *FAST)
+        check_one_error(result, 1, "cannot write to output folder")
+        assert list(parent.iterdir()) == []
+    finally:
+        parent.chmod(0o700)
+
+
+@pytest.mark.parametrize("target, error, kept", [
+    ("config.yaml", errno.EROFS, set()),                  # read-only disk: the very first write
+    ("samples.safetensors", errno.ENOSPC, set()),
+    ("adapted.safetensors", errno.ENOSPC, set()),
+    ("unlearned.safetensors", errno.ENOSPC, {"adapted.safetensors"}),  # a finished stage is kept
+    ("metrics.json", errno.ENOSPC, {"adapted.safetensors", "unlearned.safetensors"}),
+])
+def test_disk_full_or_read_only_while_writing(world, tmp_path, monkeypatch, target, error, kept):
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if Path(dst).name == target:
+            raise OSError(error, os.strerror(error))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    out = tmp_path / "out"
+    result = _invoke("run", "--ckpt", world.ckpt, "--neg", world.neg, "--out", out, *FAST)
+    check_one_error(result, 1, f"could not write {out / target}: {os.strerror(error)}")
+    assert _temp_files(tmp_path) == []
+    if not kept:
+        assert not out.exists()
+    else:
+        models = {p.name for p in out.glob("*.safetensors")} - {"samples.safetensors"}
+        assert models == kept
+    _documented("could not write")
+
+
+def test_write_probe_failure_is_one_line(world, tmp_path, monkeypatch):
+    """A disk that refuses even the first small file (open fails) is named before any work."""
+    import pathlib
+
+    real = pathlib.Path.write_bytes
+
+    def refuse(self, data):
+        if self.name == ".write-test":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", refuse)
+    out = tmp_path / "out"
+    result = _invoke("run", "--ckpt", world.ckpt, "--neg", world.neg, "--out", out, *FAST)
+    check_one_error(result, 1, "cannot write to output folder")
+    assert not out.exists()
+    _documented("cannot write to output folder")
+
+
+# --------------------------------------------------------------------------- real processes
+@pytest.mark.parametrize("args, code, fragment", [
+    (lambda w, o: ["run", "--ckpt", w.hostile__pkl, "--neg", w.neg, "--out", o, *FAST], 1,
+     "refused: the pickle references"),
+    (lambda w, o: ["run", "--ckpt", w.truncated__safetensors, "--neg", w.neg, "--out", o, *FAST], 1,
+     "not a valid .safetensors file"),
+    (lambda w, o: ["run", "--config", w.root / "bad-syntax.yaml", "--out", o], 1, "is not valid YAML"),
+    (lambda w, o: ["run", "--batch", "many", "--out", o], 2, "Invalid value for '--batch'"),
+])
+def test_as_a_real_process(world, tmp_path, args, code, fragment):
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "unlearn_cli", *map(str, args(world, out))],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == code, result.stderr
+    assert result.stderr.count("error:") == 1 and result.stderr.strip().startswith("error:"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not out.exists() and not world.marker.exists()
