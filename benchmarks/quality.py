@@ -43,7 +43,7 @@ def one_run(method: str, repulsion: str, seed: int, out: Path, overrides: dict) 
             "judge_target_after": judged["target_count_after"],
             "target_share_before": ev["class_share_before"][ev["target"]],
             "target_share_after": ev["class_share_after"][ev["target"]],
-            "adapted_target_share": (metrics.get("adapted_eval") or {}).get("target_share"),
+            "adapted_target_share": [a.get("target_share") for a in metrics["outputs"].get("adapted", [])],
             "seconds": round(seconds, 1)}
 
 
