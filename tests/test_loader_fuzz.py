@@ -10,11 +10,15 @@ truncation) and structural mutations (valid containers holding the wrong things)
 
 and each must either succeed or raise ``UnlearnError`` with a one-line message: never another
 exception type, never a hang (every example is small), never code from the file run.
+
+The examples are fixed (derandomized) so the suite is repeatable; ``FUZZ_EXAMPLES=2000`` runs that
+many fresh random examples per test instead, for a longer hunt.
 """
 from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 import struct
 import sys
@@ -34,7 +38,8 @@ from unlearn_cli.errors import UnlearnError  # noqa: E402
 from unlearn_cli.io.images import read_image_folder  # noqa: E402
 from unlearn_cli.io.modelfile import load_model_file, read_header, read_raw_header, save_model  # noqa: E402
 
-FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 120)), deadline=None,
+                derandomize=not os.environ.get("FUZZ_EXAMPLES"),
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
 
