@@ -293,6 +293,7 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
         out_dir = Path(resume_dir)
     elif distributed.is_main():
         created = not (config.out and Path(config.out).is_dir() and any(Path(config.out).iterdir()))
+        new_folders = missing_folders(config.out)
         out_dir = prepare_out_dir(config.out, config.overwrite)
     else:  # only rank 0 writes into the run folder; other ranks write to a scratch folder
         import tempfile
@@ -304,15 +305,33 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     except BaseException:
         # a run that failed before anything worth keeping leaves no folder behind
         if created and distributed.is_main() and not _has_progress(out_dir):
-            import shutil
-
-            shutil.rmtree(out_dir, ignore_errors=True)
+            remove_run_folder(out_dir, new_folders)
         raise
     finally:
         if not distributed.is_main():
             import shutil
 
             shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def missing_folders(out: str | None) -> list[Path]:
+    """The folders a run in ``out`` (default runs/...) would create, deepest first."""
+    target = Path(out) if out else Path("runs")
+    return [p for p in (target, *target.parents) if not p.exists()]
+
+
+def remove_run_folder(out_dir: Path, new_folders: list[Path]) -> None:
+    """A failed run's folder, and the (now empty) folders above it that the run created."""
+    import shutil
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    for folder in new_folders:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:  # not empty (someone else's files) or not ours to remove
+            break
 
 
 def _has_progress(out_dir: Path) -> bool:

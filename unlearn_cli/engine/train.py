@@ -11,7 +11,8 @@ import torch
 from unlearn_cli.config import TrainConfig, to_yaml
 from unlearn_cli.engine.loop import Stage, run_stage
 from unlearn_cli.engine.models import clone
-from unlearn_cli.engine.pipeline import pick_device, prepare_out_dir
+from unlearn_cli.engine.pipeline import (missing_folders, pick_device, prepare_out_dir,
+                                         remove_run_folder)
 from unlearn_cli.errors import UnlearnError
 from unlearn_cli.io.atomic import write_text
 from unlearn_cli.io.modelfile import save_model
@@ -35,15 +36,14 @@ def train(config: TrainConfig, show_progress: bool = True) -> dict:
     arch = plugin.validate_config(dict(config.arch))
     device = pick_device(config.device)
     created = not (config.out and Path(config.out).is_dir() and any(Path(config.out).iterdir()))
+    new_folders = missing_folders(config.out)
     out_dir = prepare_out_dir(config.out, config.overwrite)
     try:
         return _train_in(config, plugin, arch, device, out_dir, show_progress)
     except BaseException:
         # a run that failed before a model or a checkpoint was written leaves no folder behind
         if created and not any((out_dir / name).exists() for name in ("model.safetensors", RESUME)):
-            import shutil
-
-            shutil.rmtree(out_dir, ignore_errors=True)
+            remove_run_folder(out_dir, new_folders)
         raise
 
 
