@@ -506,6 +506,18 @@ def test_output_folder_that_is_not_empty(world, tmp_path):
     _documented("is not empty; choose another --out or pass --overwrite")
 
 
+@pytest.mark.parametrize("out", [None, "a/b/c"])
+def test_failed_run_leaves_no_folders_above_its_output(world, tmp_path, monkeypatch, out):
+    """The default runs/run-TIME (or a nested --out) goes again with the folders it created."""
+    monkeypatch.chdir(tmp_path)
+    args = ["--out", out] if out else []
+    check_one_error(_invoke("run", "--ckpt", world.root / "absent.pt", "--neg", world.neg, *args, *FAST),
+                    1, "checkpoint not found")
+    check_one_error(_invoke("train", "--data", world.root / "neg-empty", "--gan", "dcgan", *args,
+                            "--quiet", "--device", "cpu"), 1, "no images in image folder")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_read_only_output_folder(world, tmp_path):
     parent = tmp_path / "locked"
     parent.mkdir()
