@@ -134,8 +134,9 @@ def test_two_gloo_processes_end_identical(inputs, tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
-    digests = sorted(line.split()[-1] for line in result.stderr.splitlines()
-                     if "parameter digest:" in line)
+    import re
+
+    digests = sorted(re.findall(r"parameter digest: ([0-9a-f]{64})", result.stderr))
     assert len(digests) == 2 and digests[0] == digests[1], result.stderr[-2000:]
     assert sorted(os.listdir(tmp_path)) == ["ddp", "neg", "pre.safetensors"]
 

@@ -361,7 +361,8 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     started = time.perf_counter()
     bundle = load_gan(config.ckpt, config.gan, str(device))
     for warning in bundle.warnings:
-        echo(f"warning: {warning}")
+        if distributed.is_main():
+            sys.stderr.write(f"warning: {warning}\n")
     classifier = load_classifier(config, device, required=config.source == "classifier")
     samples = collect_samples(config, bundle, classifier, device, out_dir, ask)
     timings["collect"] = time.perf_counter() - started
@@ -395,7 +396,8 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     if distributed.world_size() > 1:
         digest = distributed.parameter_digest(job.outputs.get("unlearned_G_ema", bundle.G_ema))
         metrics["rank_digest"] = digest
-        print(f"rank {distributed.rank()} parameter digest: {digest}", file=sys.stderr, flush=True)
+        sys.stderr.write(f"rank {distributed.rank()} parameter digest: {digest}\n")  # one write: ranks interleave
+        sys.stderr.flush()
     timings["total"] = time.perf_counter() - started
     metrics["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=str))
