@@ -185,29 +185,29 @@ def infer_config(g: dict, d: dict | None = None, args=None) -> dict:
 def generator_from_rosinality(g: dict, config: dict, source: str = "checkpoint",
                               w_avg: torch.Tensor | None = None) -> dict:
     """rosinality generator state dict -> ours (w_avg from the argument, else zeros)."""
-    out, extra = _remap(g, _gen_map(config), "generator", source)
-    filters = set(_gen_filters(config))
-    bad = [k for k in extra if k not in filters]
-    if bad:
-        raise UnlearnError(f"{source}: generator has unexpected tensor '{bad[0]}'; not a "
-                           f"StyleGAN2 checkpoint of the supported layout")
-    for k in filters:
-        if k in g:
-            check_filter(g[k], 4.0, k, source)
+    out = _remap_checked(g, _gen_map(config), _gen_filters(config), 4.0, "generator",
+                         "StyleGAN2 checkpoint of the supported layout", source)
     out["w_avg"] = w_avg.reshape(-1) if w_avg is not None else torch.zeros(config["w_dim"])
     return check_state(out, expected_shapes(config)[0], "generator", source)
 
 
-def discriminator_from_rosinality(d: dict, config: dict, source: str = "checkpoint") -> dict:
-    out, extra = _remap(d, _disc_map(config), "discriminator", source)
-    filters = set(_disc_filters(config))
+def _remap_checked(state: dict, mapping, filter_keys, filter_sum: float, what: str,
+                   layout: str, source: str) -> dict:
+    """Rename a rosinality state dict; only its fixed blur filters may be left over (checked)."""
+    out, extra = _remap(state, mapping, what, source)
+    filters = set(filter_keys)
     bad = [k for k in extra if k not in filters]
     if bad:
-        raise UnlearnError(f"{source}: discriminator has unexpected tensor '{bad[0]}'; not a "
-                           f"StyleGAN2 discriminator of the supported (residual) layout")
+        raise UnlearnError(f"{source}: {what} has unexpected tensor '{bad[0]}'; not a {layout}")
     for k in filters:
-        if k in d:
-            check_filter(d[k], 1.0, k, source)
+        if k in state:
+            check_filter(state[k], filter_sum, k, source)
+    return out
+
+
+def discriminator_from_rosinality(d: dict, config: dict, source: str = "checkpoint") -> dict:
+    out = _remap_checked(d, _disc_map(config), _disc_filters(config), 1.0, "discriminator",
+                         "StyleGAN2 discriminator of the supported (residual) layout", source)
     return check_state(out, expected_shapes(config)[1], "discriminator", source)
 
 
