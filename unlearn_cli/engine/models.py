@@ -35,15 +35,20 @@ class GanBundle:
     warnings: list[str] = field(default_factory=list)
 
     def parts(self) -> dict[str, dict]:
-        parts = {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict()}
-        if self.D is not None:
-            parts["D"] = self.D.state_dict()
-        return parts
+        return model_parts(self.G, self.G_ema, self.D)
 
     def save(self, path, stage: str, parent_sha256: str = "", params: dict | None = None,
              extra: dict | None = None) -> str:
         return save_model(path, self.parts(), gan=self.gan, config=self.config, stage=stage,
                           parent_sha256=parent_sha256, params=params, extra=extra)
+
+
+def model_parts(G: nn.Module, G_ema: nn.Module, D: nn.Module | None) -> dict[str, dict]:
+    """The state dicts a model file holds: G, G_ema and (when there is one) D."""
+    parts = {"G": G.state_dict(), "G_ema": G_ema.state_dict()}
+    if D is not None:
+        parts["D"] = D.state_dict()
+    return parts
 
 
 def resolve_checkpoint(ckpt: str) -> Path:

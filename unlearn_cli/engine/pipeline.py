@@ -116,13 +116,12 @@ class Job:
         """How strongly a generator produces the target, by the classifier (when there is one)."""
         if self.classifier is None:
             return {}
-        from unlearn_cli.metrics.evaluate import target_index
+        from unlearn_cli.engine.models import latents
+        from unlearn_cli.metrics.evaluate import score, target_index
 
         n = max(self.config.eval_samples // 4, 100)
-        images = generate(G, n, 20_000 + self.config.seed, str(self.device))
-        with torch.no_grad():
-            labels = torch.cat([self.classifier.probs(images[i:i + 250]).argmax(1)
-                                for i in range(0, n, 250)])
+        z = latents(n, G.z_dim, 20_000 + self.config.seed)
+        labels = score(G, z, self.classifier, self.device).labels
         share = float((labels == target_index(self.classifier, self.config.target)).double().mean())
         return {"target_share": round(share, 4), "target_share_samples": n}
 
@@ -158,12 +157,10 @@ class Job:
 
 def _save(job: Job, out: stages.StageOutput, path: Path, stage: str, params: dict,
           extra: dict | None = None) -> str:
+    from unlearn_cli.engine.models import model_parts
     from unlearn_cli.io.modelfile import save_model
 
-    parts = {"G": out.G.state_dict(), "G_ema": out.G_ema.state_dict()}
-    if out.D is not None:
-        parts["D"] = out.D.state_dict()
-    return save_model(path, parts, gan=job.bundle.gan, config=job.bundle.config, stage=stage,
+    return save_model(path, model_parts(out.G, out.G_ema, out.D), gan=job.bundle.gan, config=job.bundle.config, stage=stage,
                       parent_sha256=job.bundle.sha256, params=params, extra=extra)
 
 

@@ -10,7 +10,7 @@ import torch
 
 from unlearn_cli.config import TrainConfig, to_yaml
 from unlearn_cli.engine.loop import Stage, run_stage
-from unlearn_cli.engine.models import clone
+from unlearn_cli.engine.models import clone, model_parts
 from unlearn_cli.engine.pipeline import (missing_folders, pick_device, prepare_out_dir,
                                          remove_run_folder)
 from unlearn_cli.errors import UnlearnError
@@ -60,8 +60,7 @@ def _train_in(config: TrainConfig, plugin, arch: dict, device, out_dir: Path, sh
     started = time.perf_counter()
 
     def save(path: Path, stage: str) -> str:
-        return save_model(path, {"G": G.state_dict(), "G_ema": G_ema.state_dict(),
-                                 "D": D.state_dict()}, gan=config.gan, config=arch, stage=stage,
+        return save_model(path, model_parts(G, G_ema, D), gan=config.gan, config=arch, stage=stage,
                           params={"data": config.data, "iters": config.iters, "seed": config.seed,
                                   **config.train.model_dump()})
 
