@@ -605,3 +605,17 @@ def test_as_a_real_process(world, tmp_path, args, code, fragment):
     assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not out.exists() and not world.marker.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_bf16_refused_on_a_cpu_without_bf16(world, tmp_path, monkeypatch, command):
+    from unlearn_cli.engine import pipeline
+
+    monkeypatch.setattr(pipeline, "_cpu_has_bf16", lambda: False)
+    out = tmp_path / "out"
+    args = (["run", "--ckpt", world.ckpt, "--neg", world.neg, *FAST] if command == "run"
+            else ["train", "--data", world.neg, "--gan", "dcgan", "--iters", "2", "--device", "cpu"])
+    fragment = "this CPU has no bfloat16 instructions (AVX512-BF16 or AMX)"
+    check_one_error(_invoke(*args, "--out", out, "--precision", "bf16"), 1, fragment)
+    assert not out.exists()
+    _documented(fragment)

@@ -150,3 +150,37 @@ def test_adapted_fakes_are_shown_to_d_and_can_be_turned_off(inputs, tmp_path):
         unlearn = [r for r in log if r["stage"] == "unlearn"]
         assert all(("d_extra_fake" in r) == expected for r in unlearn)
         assert not any("d_extra_fake" in r for r in log if r["stage"] != "unlearn")
+
+
+class _Constant(torch.nn.Module):
+    """A 'generator' whose every sample is filled with its own value."""
+
+    def __init__(self, value: float):
+        super().__init__()
+        self.value, self.z_dim = value, 3
+
+    def forward(self, z):
+        return torch.full((len(z), 1, 2, 2), self.value)
+
+
+def test_adapted_fakes_split_each_batch_evenly_between_adapted_models():
+    from unlearn_cli.engine.method import adapted_fakes
+
+    weight, make = adapted_fakes([_Constant(1.0), _Constant(2.0), _Constant(3.0)], 0.5)
+    images = make(8, torch.Generator().manual_seed(0))
+    assert weight == 0.5
+    assert images[:, 0, 0, 0].tolist() == [1.0] * 3 + [2.0] * 3 + [3.0] * 2
+    assert adapted_fakes([_Constant(1.0)], 0.0) is None and adapted_fakes([], 1.0) is None
+
+
+def test_bf16_runs_end_to_end_where_the_hardware_has_it(inputs, tmp_path, monkeypatch):
+    from unlearn_cli.engine import pipeline
+
+    monkeypatch.setattr(pipeline, "_cpu_has_bf16", lambda: True)  # emulated here: slow, but tiny
+    ckpt, neg = inputs
+    out = tmp_path / "bf16"
+    _invoke("run", "--ckpt", ckpt, "--neg", neg, "--out", out, "--precision", "bf16", *FAST)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (out / "unlearned.safetensors").is_file() and "pul" in metrics["eval"]
+    log = [json.loads(l) for l in (out / "train_log.jsonl").read_text().splitlines()]
+    assert all(isinstance(r["g_loss"], float) for r in log)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,9 +100,11 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
     main = distributed.is_main()
     log = open(stage.log_path, "a") if stage.log_path and main else None
     progress = _progress(stage, state.step) if main else None
+    sync_check = _sync_check(device)
     try:
         while state.step < stage.steps:
             step = state.step
+            sync_check(True)
             # ---- discriminator step
             stage.G.requires_grad_(False)
             stage.D.requires_grad_(True)
@@ -153,6 +156,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
             g_opt.step()
             distributed.sync_buffers(stage.G)
             update_ema(stage.G_ema, stage.G, o.ema_decay)
+            sync_check(False)  # the step is done; logging below may read losses back
             state.step += 1
             for key, value in losses.items():
                 sums[key] = sums[key] + value if key in sums else value.clone()
@@ -184,6 +188,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
         resume.save_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
         raise StageInterrupted(stage.name, state.step, stage.steps) from None
     finally:
+        sync_check(False)
         if log:
             log.close()
         if progress is not None:
@@ -202,10 +207,19 @@ class StageInterrupted(UnlearnError):
                          f"was saved: continue with --resume RUN_FOLDER")
 
 
+def _sync_check(device: torch.device) -> Callable[[bool], None]:
+    """GAN_UNLEARN_CHECK_SYNC=1 on a GPU: any host synchronisation inside a step is an error.
+
+    benchmarks/gpu_check.sh sets it; a step must only queue work (losses are read back every
+    ``log_every`` steps, outside the guarded part).
+    """
+    if device.type != "cuda" or os.environ.get("GAN_UNLEARN_CHECK_SYNC") != "1":
+        return lambda on: None
+    return lambda on: torch.cuda.set_sync_debug_mode("error" if on else "default")
+
+
 def _test_interrupt_step(stage_name: str) -> int | None:
     """Tests simulate Ctrl-C after a given step: GAN_UNLEARN_TEST_INTERRUPT=STAGE:STEP."""
-    import os
-
     name, _, step = os.environ.get("GAN_UNLEARN_TEST_INTERRUPT", "").rpartition(":")
     return int(step) if name == stage_name and step.isdigit() else None
 

@@ -74,15 +74,19 @@ def repulsion_penalty(G: nn.Module, adapted: list[nn.Module], loss_fn: Callable,
 
 def adapted_fakes(adapted: list[nn.Module], weight: float):
     """D also learns to call the adapted models' samples fake: they are what the feature looks
-    like, which the positives alone teach D only slowly (the feature is merely absent there)."""
+    like, which the positives alone teach D only slowly (the feature is merely absent there).
+
+    With several adapted models each batch is split evenly between them: no random choice of a
+    model, so nothing is read back from the device and a resumed run draws the same batches.
+    """
     if not adapted or weight <= 0:
         return None
 
     @torch.no_grad()
     def make(batch: int, rng: torch.Generator) -> torch.Tensor:
-        k = int(torch.randint(len(adapted), (1,), generator=rng, device=rng.device)) if len(adapted) > 1 else 0
-        z = torch.randn(batch, adapted[k].z_dim, generator=rng, device=rng.device)
-        return adapted[k](z)
+        sizes = [batch // len(adapted) + (k < batch % len(adapted)) for k in range(len(adapted))]
+        return torch.cat([A(torch.randn(n, A.z_dim, generator=rng, device=rng.device))
+                          for A, n in zip(adapted, sizes) if n > 0])
 
     return weight, make
 

@@ -32,6 +32,25 @@ def pick_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
+def check_precision(precision: str, device: torch.device) -> None:
+    """bf16 only where the hardware has it: emulated bf16 is far slower than fp32, not faster."""
+    if precision != "bf16":
+        return
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UnlearnError("--precision bf16: this GPU has no bfloat16 support; use --precision fp32")
+    if device.type == "cpu" and not _cpu_has_bf16():
+        raise UnlearnError("--precision bf16: this CPU has no bfloat16 instructions (AVX512-BF16 "
+                           "or AMX), where bf16 runs about 80x slower than fp32 (docs/performance.md); "
+                           "use --precision fp32, or bf16 on a GPU or a CPU that has them")
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a private helper: if it is gone, trust the user
+        return True
+
+
 def prepare_out_dir(out: str | None, overwrite: bool) -> Path:
     path = Path(out) if out else Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
     if path.exists() and not path.is_dir():
@@ -279,6 +298,7 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     from unlearn_cli.engine import distributed
 
     device = distributed.init_from_env(config.device) or pick_device(config.device)
+    check_precision(config.precision, device)
     for path in adapted_files:
         if not Path(path).is_file():
             raise UnlearnError(f"adapted model file not found: {path}")
