@@ -184,3 +184,28 @@ def test_bf16_runs_end_to_end_where_the_hardware_has_it(inputs, tmp_path, monkey
     assert (out / "unlearned.safetensors").is_file() and "pul" in metrics["eval"]
     log = [json.loads(l) for l in (out / "train_log.jsonl").read_text().splitlines()]
     assert all(isinstance(r["g_loss"], float) for r in log)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_repulsion_value_and_gradient_match_the_plain_definition(k):
+    from unlearn_cli.engine.method import squared_distance
+
+    plugin = get_registry().load("gan", "dcgan")
+    cfg = plugin.validate_config({"resolution": 8, "z_dim": 8, "channels": 8})
+    G, _ = plugin.build(cfg)
+    adapted = [plugin.build(cfg)[0] for _ in range(k)]
+    loss_fn = get_registry().load("repulsion", "exp")()
+    penalty, d0 = repulsion_penalty(G, adapted, loss_fn, gamma=2.0)
+    with torch.no_grad():  # move G somewhere else, so d != 1
+        for p in G.parameters():
+            p.add_(torch.randn_like(p), alpha=0.3)
+    fast = penalty()["repulsion"]
+    fast.backward()
+    fast_grads = [p.grad.clone() for p in G.parameters()]
+    G.zero_grad()
+    targets = [[p.detach() for p in A.parameters()] for A in adapted]
+    plain = 2.0 * loss_fn(squared_distance(list(G.parameters()), targets) / d0)
+    plain.backward()
+    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=0)
+    for got, want in zip(fast_grads, [p.grad for p in G.parameters()]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-9)
