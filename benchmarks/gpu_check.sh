@@ -19,7 +19,7 @@ GAN_UNLEARN_CHECK_SYNC=1 gan-unlearn run --device cuda --adapt-iters 20 --unlear
 echo "sync check passed in $(( $(date +%s) - start )) s"
 
 echo "== 2. speed table"
-python benchmarks/speed.py --device cuda --configs paper,bundled --precisions fp32,bf16 --steps 5 \
+python benchmarks/speed.py --device cuda --configs paper,bundled --precisions fp32,bf16 --channels-last --steps 5 \
     --json "$OUT/speed.json" | tee "$OUT/speed.md"
 
 echo "== 3. bundled default, fp32 vs bf16 (seed 0)"
