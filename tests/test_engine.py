@@ -17,7 +17,7 @@ from unlearn_cli.io.modelfile import read_header
 from unlearn_cli.plugins import get_registry
 
 FAST = ["--adapt-iters", "4", "--unlearn-iters", "4", "--candidates", "32", "--eval-samples", "40",
-        "--batch", "4", "--quiet", "--device", "cpu"]
+        "--batch", "4", "--quiet", "--device", "cpu", "--classifier", "digits"]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from unlearn_cli.errors import UnlearnError
 
 SAMPLES = "40"
 FAST = ["--adapt-iters", "3", "--unlearn-iters", "3", "--candidates", "32", "--eval-samples", SAMPLES,
-        "--batch", "4", "--quiet", "--device", "cpu", "--reference", "digits"]
+        "--batch", "4", "--quiet", "--device", "cpu", "--reference", "digits", "--classifier", "digits"]
 REPORT_PNGS = ["before_after.png", "samples_before.png", "samples_after.png", "class_shares.png",
                "loss_curves.png", "distance.png", "negatives.png", "positives.png"]
 
@@ -112,7 +112,8 @@ def test_eval_report_into_a_new_folder(tiny_run, tmp_path):
     _invoke(*_eval_args(ckpt, out, "--report", folder))
     assert {"report.md", "report.html", "eval.json", "before_after.png"} <= {p.name for p in folder.iterdir()}
     md = (folder / "report.md").read_text()
-    assert "PUL" in md and "not measured: no reference images" in md  # no FID without --reference
+    # no --reference given: the run's own (recorded in the --after file) is used
+    assert "PUL" in md and "classifier-feature FID" in md and "reference: digits" in md
     assert "Training" not in md  # no train_log.jsonl there
     assert "## Evaluation settings" in md and "Resolved config" not in md  # no run config there
 
@@ -287,3 +288,32 @@ def test_frechet_distance_sample_space_matches_the_full_formula():
             - 2 * _sqrt_psd(root @ cb @ root).trace())
     assert frechet_distance(a, b) == pytest.approx(float(full), rel=1e-6)
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_eval_repeats_the_runs_settings_recorded_in_the_after_file(tiny_run):
+    """No --classifier/--target/--samples/--seed/--reference: those of the run that made --after."""
+    ckpt, out = tiny_run
+    result = _invoke("eval", "--before", ckpt, "--after", out / "unlearned.safetensors", "--json",
+                     "--device", "cpu")
+    ran = json.loads((out / "metrics.json").read_text())["eval"]
+    data = json.loads(result.stdout)["eval"]
+    assert data["samples"] == int(SAMPLES) and data["target"] == ran["target"]
+    assert data["pul"] == ran["pul"] and data["fid_before"] == ran["fid_before"]
+
+
+def test_a_run_on_a_foreign_model_has_no_digits_classifier_by_default(tmp_path):
+    """The bundled digits classifier is the bundled model's default only: a user's model gets
+    no eval (and says why) rather than PUL from a classifier meant for other images."""
+    ckpt, neg = tiny_dcgan_file(tmp_path / "pre.safetensors"), negative_folder(tmp_path / "neg")
+    out = tmp_path / "run"
+    fast = [a for a in FAST if a not in ("--classifier", "digits", "--reference")]
+    result = _invoke("run", "--ckpt", ckpt, "--neg", neg, "--out", out, *fast)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "eval" not in metrics and "no classifier" in metrics["eval_note"]
+    assert (out / "unlearned.safetensors").is_file()
+    line = _error_line(CliRunner().invoke(create_app(), [
+        "eval", "--before", str(ckpt), "--after", str(out / "unlearned.safetensors"), "--device", "cpu"]))
+    assert "eval needs a classifier to count the target" in line
+    line = _error_line(CliRunner().invoke(create_app(), [
+        "run", "--ckpt", str(ckpt), "--out", str(tmp_path / "r2"), *fast]))
+    assert "the 'classifier' source needs a classifier" in line and not (tmp_path / "r2").exists()

@@ -63,7 +63,9 @@ class RunConfig(StrictModel):
     # negatives
     source: str = "classifier"
     neg: Optional[str] = None  # folder of negative images (implies source=folder)
-    classifier: str = "digits"
+    # None: the classifier the bundled model's dataset plugin names (bundled:digits -> digits);
+    # for any other model none, so no classifier meant for other images judges it by accident
+    classifier: Optional[str] = None
     classifier_path: Optional[str] = None
     target: str = "8"
     threshold: float = Field(0.9, gt=0, le=1)

@@ -26,6 +26,8 @@ def register_datasets():
                 # the bundled StyleGAN2 trained on this data (docs/bundled-model.md);
                 # `--ckpt bundled:digits` (the default) resolves to it
                 "model": "unlearn_cli_plugins.digits:weights/stylegan2_digits.safetensors",
+                # the classifier that model is judged by when --classifier is not given
+                "classifier": "digits",
             },
         )
     ]

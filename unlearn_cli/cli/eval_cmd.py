@@ -17,12 +17,12 @@ def evaluate(
     before: str = typer.Option(..., "--before", help="Model before unlearning: a file load_gan reads, or bundled:NAME."),
     after: str = typer.Option(..., "--after", help="Model after unlearning (e.g. a run's unlearned.safetensors)."),
     gan: Optional[str] = typer.Option(None, help="GAN plugin for foreign checkpoints (default stylegan2)."),
-    classifier: str = typer.Option("digits", help="Classifier plugin that decides what is the target."),
+    classifier: Optional[str] = typer.Option(None, help="Classifier plugin that decides what is the target (default: the one --after's run used)."),
     classifier_path: Optional[str] = typer.Option(None, help="File for the classifier (e.g. TorchScript)."),
-    target: str = typer.Option("8", help="Class or attribute that was forgotten."),
-    samples: int = typer.Option(2000, help="Samples per model (same latents for both)."),
-    seed: int = typer.Option(0, help="The run's seed: the latents are drawn from 10000 + seed."),
-    reference: Optional[str] = typer.Option(None, help="Real images for FID: a dataset plugin name or a folder.", rich_help_panel=_F),
+    target: Optional[str] = typer.Option(None, help="Class or attribute that was forgotten (default: --after's run's)."),
+    samples: Optional[int] = typer.Option(None, help="Samples per model, same latents for both (default: --after's run's, else 2000)."),
+    seed: Optional[int] = typer.Option(None, help="The run's seed: the latents are drawn from 10000 + seed (default: --after's run's, else 0)."),
+    reference: Optional[str] = typer.Option(None, help="Real images for FID: a dataset plugin name or a folder (default: --after's run's).", rich_help_panel=_F),
     inception_weights: Optional[Path] = typer.Option(None, help="Inception-v3 weights file (torch-fidelity format): adds an Inception FID.", rich_help_panel=_F),
     retrained: Optional[str] = typer.Option(None, help="Model retrained without the feature: adds Ret-FID.", rich_help_panel=_F),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -33,8 +33,13 @@ def evaluate(
     from unlearn_cli.config import RunConfig
     from unlearn_cli.engine.pipeline import pick_device
     from unlearn_cli.errors import UnlearnError
-    from unlearn_cli.metrics.evaluate import evaluate_files
+    from unlearn_cli.metrics.evaluate import evaluate_files, recorded_settings
 
+    given = {"classifier": classifier, "classifier_path": classifier_path, "target": target,
+             "eval_samples": samples, "seed": seed, "reference": reference}
+    settings = recorded_settings(before, after, given)
+    classifier, classifier_path, target = settings["classifier"], settings["classifier_path"], settings["target"]
+    samples, seed, reference = settings["eval_samples"], settings["seed"], settings["reference"]
     if device not in ("auto", "cpu", "cuda"):
         raise UnlearnError(f"--device must be auto, cpu or cuda, not '{device}'")
     if samples < 2:

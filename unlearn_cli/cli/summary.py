@@ -25,6 +25,8 @@ def print_summary(metrics: dict) -> None:
             table.add_row("classifier-feature FID before / after",
                           f"{ev['fid_before']:.2f} / {ev['fid_after']:.2f} (x{ev['fid_ratio']:.2f})")
         table.add_row("non-target class shift (TV)", f"{ev['nontarget_tv_distance']:.3f}")
+    if not ev and metrics.get("eval_note"):
+        table.add_row("evaluation", metrics["eval_note"])
     for stage, seconds in (metrics.get("timings_s") or {}).items():
         table.add_row(f"time {stage}", f"{seconds:.1f} s")
     Console().print(table)

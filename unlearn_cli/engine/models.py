@@ -68,6 +68,16 @@ def resolve_checkpoint(ckpt: str) -> Path:
     return path
 
 
+def bundled_defaults(config):
+    """A run config with what a bundled model implies filled in: the classifier its dataset
+    plugin names (options["classifier"]) when --classifier is not given."""
+    if config.classifier or not config.ckpt.startswith(BUNDLED_PREFIX):
+        return config
+    spec = get_registry().find("dataset", config.ckpt[len(BUNDLED_PREFIX):])
+    name = spec.options.get("classifier")
+    return config.model_copy(update={"classifier": name}) if name else config
+
+
 def _is_ours(path: Path) -> bool:
     if path.suffix != ".safetensors":
         return False

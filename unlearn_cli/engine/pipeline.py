@@ -17,7 +17,7 @@ import torch
 from unlearn_cli.api import SampleSets, SourceContext
 from unlearn_cli.config import RunConfig, to_yaml
 from unlearn_cli.engine import method as stages
-from unlearn_cli.engine.models import GanBundle, generate, load_gan
+from unlearn_cli.engine.models import GanBundle, bundled_defaults, generate, load_gan
 from unlearn_cli.errors import UnlearnError
 from unlearn_cli.io.atomic import sha256_file, write_text
 from unlearn_cli.plugins import get_registry
@@ -186,7 +186,9 @@ def _save(job: Job, out: stages.StageOutput, path: Path, stage: str, params: dic
 def load_classifier(config: RunConfig, device: torch.device, required: bool):
     if not config.classifier:
         if required:
-            raise UnlearnError("this source needs a classifier; pass --classifier NAME")
+            raise UnlearnError(f"the '{config.source}' source needs a classifier to find the "
+                               f"negatives: pass --classifier NAME (list-plugins shows them), or "
+                               f"give the negatives yourself with --neg FOLDER")
         return None
     factory = get_registry().load("classifier", config.classifier)
     return factory(config.classifier_path, str(device))
@@ -294,6 +296,7 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     """The whole job (mode run), or only stage 1 (adapt) or stage 2 (unlearn); returns metrics."""
     if config.neg and config.source == "classifier":
         config = config.model_copy(update={"source": "folder"})
+    config = bundled_defaults(config)
     validate_plugins(config)
     from unlearn_cli.engine import distributed
 
@@ -410,6 +413,9 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         metrics["eval"] = evaluate_pair(bundle.G_ema, job.outputs["unlearned_G_ema"], classifier,
                                         config, device)
         timings["eval"] = time.perf_counter() - t
+    elif classifier is None and "unlearned_G_ema" in job.outputs:
+        metrics["eval_note"] = ("not measured: no classifier to count the target; pass "
+                                "--classifier NAME, or run `gan-unlearn eval` later")
     if distributed.world_size() > 1:
         digest = distributed.parameter_digest(job.outputs.get("unlearned_G_ema", bundle.G_ema))
         metrics["rank_digest"] = digest
