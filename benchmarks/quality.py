@@ -2,6 +2,7 @@
 
     python benchmarks/quality.py [--seeds 0 1 2] [--methods ...] [--repulsions ...] [--set KEY=VALUE]
                                  [--out runs/quality] [--markdown docs/results-table.md]
+    python benchmarks/quality.py --from docs/results-runs.jsonl   # the table again, from saved rows
 
 For each (method, repulsion, seed) it runs the whole job in-process exactly as
 `gan-unlearn run --method M --repulsion R --seed S` would, then re-counts the target with an
@@ -36,7 +37,8 @@ def one_run(method: str, repulsion: str, seed: int, out: Path, overrides: dict) 
     after = load_gan(str(out / "unlearned.safetensors")).G_ema
     judged = evaluate_pair(before, after, judge, config.model_copy(update={"reference": None}), "cpu")
     ev = metrics["eval"]
-    return {"method": method, "repulsion": repulsion, "seed": seed, "pul": ev["pul"],
+    return {"method": method, "repulsion": repulsion, "seed": seed,
+            "set": {k: v for k, v in overrides.items()}, "pul": ev["pul"],
             "fid_before": ev.get("fid_before"), "fid_after": ev.get("fid_after"),
             "fid_ratio": ev.get("fid_ratio"), "tv": ev["nontarget_tv_distance"],
             "judge_pul": judged["pul"], "judge_target_before": judged["target_count_before"],
@@ -56,13 +58,15 @@ def summarise(rows: list[dict]) -> list[str]:
         spread = statistics.pstdev(values) if len(values) > 1 else 0.0
         return f"{mean:.2f} ± {spread:.2f}"
 
-    lines = ["| method | repulsion | seeds | PUL % | judge PUL % | FID before | FID after | FID ratio | class shift (TV) | time s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | repulsion | options | seeds | PUL % | judge PUL % | FID before | FID after | FID ratio | class shift (TV) | time s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["method"], r["repulsion"] if r["method"] == "adapt-then-unlearn" else "-"), []).append(r)
-    for (method, repulsion), rs in groups.items():
-        lines.append(f"| {method} | {repulsion} | {len(rs)} | {stat([r['pul'] for r in rs])} | "
+        options = ", ".join(f"{k} {v}" for k, v in sorted((r.get("set") or {}).items())) or "defaults"
+        repulsion = r["repulsion"] if r["method"] == "adapt-then-unlearn" else "-"
+        groups.setdefault((r["method"], repulsion, options), []).append(r)
+    for (method, repulsion, options), rs in groups.items():
+        lines.append(f"| {method} | {repulsion} | {options} | {len(rs)} | {stat([r['pul'] for r in rs])} | "
                      f"{stat([r['judge_pul'] for r in rs])} | {stat([r['fid_before'] for r in rs])} | "
                      f"{stat([r['fid_after'] for r in rs])} | {stat([r['fid_ratio'] for r in rs])} | "
                      f"{stat([r['tv'] for r in rs])} | {stat([r['seconds'] for r in rs])} |")
@@ -77,7 +81,14 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
     parser.add_argument("--out", default="runs/quality")
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
+    parser.add_argument("--from", dest="saved", nargs="+", default=None, metavar="JSONL",
+                        help="print the table of rows saved earlier (one JSON object per line)")
     args = parser.parse_args()
+    if args.saved:
+        rows = [json.loads(line) for path in args.saved for line in Path(path).read_text().splitlines()
+                if line.startswith("{")]
+        print("\n".join(summarise(rows)))
+        return
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")

@@ -129,7 +129,7 @@ def measure_one(config_name: str, precision: str, device_name: str, steps: int,
 
     device = torch.device(device_name)
     if device.type == "cpu":
-        from unlearn_cli_plugins.stylegan2.perf import tune_cpu_allocator
+        from unlearn_cli.engine.cpu_allocator import tune_cpu_allocator  # as `run` does on CPU
         tune_cpu_allocator()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     stage, optimizers, penalty = build_stage(config_name, device, precision, channels_last)

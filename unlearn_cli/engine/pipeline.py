@@ -302,6 +302,9 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
 
     device = distributed.init_from_env(config.device) or pick_device(config.device)
     check_precision(config.precision, device)
+    if device.type == "cpu":
+        from unlearn_cli.engine.cpu_allocator import tune_cpu_allocator
+        tune_cpu_allocator()
     for path in adapted_files:
         if not Path(path).is_file():
             raise UnlearnError(f"adapted model file not found: {path}")

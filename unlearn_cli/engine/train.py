@@ -36,6 +36,9 @@ def train(config: TrainConfig, show_progress: bool = True) -> dict:
     arch = plugin.validate_config(dict(config.arch))
     device = pick_device(config.device)
     check_precision(config.precision, device)
+    if device.type == "cpu":
+        from unlearn_cli.engine.cpu_allocator import tune_cpu_allocator
+        tune_cpu_allocator()
     created = not (config.out and Path(config.out).is_dir() and any(Path(config.out).iterdir()))
     new_folders = missing_folders(config.out)
     out_dir = prepare_out_dir(config.out, config.overwrite)
