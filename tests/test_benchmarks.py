@@ -1,0 +1,35 @@
+"""The benchmark scripts whose numbers docs/ quotes keep working on a clean checkout."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_speed_measures_one_bundled_step_through_the_real_loop():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--one",
+                           "bundled:fp32:contiguous", "--steps", "1", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["config"] == "bundled" and row["gflop_per_step"] > 0
+    assert 0 < row["plain_step_s"] <= row["r1_step_s"] * 2
+    assert 0 < row["repulsion_share"] < 0.05 and row["sampling_images_per_s"] > 0
+    assert 0 < row["fraction_of_peak"] < 1.5 and row["peak_memory_mb"] > 0
+
+
+def test_quality_table_reprints_from_the_recorded_rows():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--from",
+                           str(ROOT / "docs" / "results-runs.jsonl")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    results = (ROOT / "docs" / "results.md").read_text()
+    assert lines[0].startswith("| method |") and len(lines) > 5
+    for line in lines:  # docs/results.md shows exactly this table
+        assert line in results, line
+
+
+def test_gpu_check_script_is_valid_bash():
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_check.sh")]).returncode == 0
