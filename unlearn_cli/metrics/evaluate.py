@@ -146,8 +146,9 @@ def recorded_settings(before: str, after: str, given: dict) -> dict:
             raise UnlearnError("eval needs --target: the class or attribute that was forgotten")
         settings["target"] = RunConfig().target
     defaults = RunConfig()
-    settings["eval_samples"] = settings["eval_samples"] or defaults.eval_samples
-    settings["seed"] = defaults.seed if settings["seed"] is None else settings["seed"]
+    for key in ("eval_samples", "seed"):
+        if settings[key] is None:
+            settings[key] = getattr(defaults, key)
     return settings
 
 
