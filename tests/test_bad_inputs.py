@@ -609,9 +609,9 @@ def test_as_a_real_process(world, tmp_path, args, code, fragment):
 
 @pytest.mark.parametrize("command", ["run", "train"])
 def test_bf16_refused_on_a_cpu_without_bf16(world, tmp_path, monkeypatch, command):
-    from unlearn_cli.engine import pipeline
+    from unlearn_cli.engine import devices
 
-    monkeypatch.setattr(pipeline, "_cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(devices, "_cpu_has_bf16", lambda: False)
     out = tmp_path / "out"
     args = (["run", "--ckpt", world.ckpt, "--neg", world.neg, *FAST] if command == "run"
             else ["train", "--data", world.neg, "--gan", "dcgan", "--iters", "2", "--device", "cpu"])

@@ -174,9 +174,9 @@ def test_adapted_fakes_split_each_batch_evenly_between_adapted_models():
 
 
 def test_bf16_runs_end_to_end_where_the_hardware_has_it(inputs, tmp_path, monkeypatch):
-    from unlearn_cli.engine import pipeline
+    from unlearn_cli.engine import devices
 
-    monkeypatch.setattr(pipeline, "_cpu_has_bf16", lambda: True)  # emulated here: slow, but tiny
+    monkeypatch.setattr(devices, "_cpu_has_bf16", lambda: True)  # emulated here: slow, but tiny
     ckpt, neg = inputs
     out = tmp_path / "bf16"
     _invoke("run", "--ckpt", ckpt, "--neg", neg, "--out", out, "--precision", "bf16", *FAST)

@@ -31,7 +31,7 @@ def evaluate(
 ) -> None:
     """Measure what unlearning changed: PUL, class shares, non-target shift, FID (labelled by kind)."""
     from unlearn_cli.config import RunConfig
-    from unlearn_cli.engine.pipeline import pick_device
+    from unlearn_cli.engine.devices import pick_device
     from unlearn_cli.errors import UnlearnError
     from unlearn_cli.metrics.evaluate import evaluate_files, recorded_settings
 

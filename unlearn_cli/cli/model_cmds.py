@@ -47,7 +47,7 @@ def sample(
 
     from unlearn_cli.engine.models import latents as make_latents
     from unlearn_cli.engine.models import load_gan
-    from unlearn_cli.engine.pipeline import pick_device
+    from unlearn_cli.engine.devices import pick_device
     from unlearn_cli.errors import UnlearnError
 
     if noise_mode not in ("const", "random", "none"):

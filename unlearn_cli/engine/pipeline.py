@@ -1,7 +1,7 @@
 """A whole run: validate options, prepare the run folder, collect samples, run the method, evaluate.
 
 Options are validated and every plugin is looked up before any work starts (a typo fails in a
-second, not after an hour). Outputs go to one run folder; see docs/run-folder.md.
+second, not after an hour). Outputs go to one run folder (docs/run-folder.md; engine/run_folder.py).
 """
 from __future__ import annotations
 
@@ -17,62 +17,13 @@ import torch
 from unlearn_cli.api import SampleSets, SourceContext
 from unlearn_cli.config import RunConfig, to_yaml
 from unlearn_cli.engine import method as stages
+from unlearn_cli.engine.devices import check_precision, pick_device
 from unlearn_cli.engine.models import GanBundle, bundled_defaults, generate, load_gan
+from unlearn_cli.engine.run_folder import (missing_folders, prepare_out_dir, remove_run_folder,
+                                           write_manifest)
 from unlearn_cli.errors import UnlearnError
 from unlearn_cli.io.atomic import sha256_file, write_text
 from unlearn_cli.plugins import get_registry
-
-
-def pick_device(choice: str) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise UnlearnError("--device cuda was asked for but no CUDA GPU is available; "
-                           "use --device cpu or auto")
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(choice)
-
-
-def check_precision(precision: str, device: torch.device) -> None:
-    """bf16 only where the hardware has it: emulated bf16 is far slower than fp32, not faster."""
-    if precision != "bf16":
-        return
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise UnlearnError("--precision bf16: this GPU has no bfloat16 support; use --precision fp32")
-    if device.type == "cpu" and not _cpu_has_bf16():
-        raise UnlearnError("--precision bf16: this CPU has no bfloat16 instructions (AVX512-BF16 "
-                           "or AMX), where bf16 runs about 80x slower than fp32 (docs/performance.md); "
-                           "use --precision fp32, or bf16 on a GPU or a CPU that has them")
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a private helper: if it is gone, trust the user
-        return True
-
-
-def prepare_out_dir(out: str | None, overwrite: bool) -> Path:
-    path = Path(out) if out else Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
-    if path.exists() and not path.is_dir():
-        raise UnlearnError(f"--out {path} is a file; choose a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise UnlearnError(f"output folder {path} is not empty; choose another --out or "
-                           f"pass --overwrite")
-    missing = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
-    probe = path / ".write-test"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        try:  # leave no folder behind: remove what this call created
-            probe.unlink(missing_ok=True)
-            for folder in missing:
-                folder.rmdir()
-        except OSError:
-            pass
-        raise UnlearnError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
-    return path
 
 
 @dataclass
@@ -337,26 +288,6 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
             shutil.rmtree(out_dir, ignore_errors=True)
 
 
-def missing_folders(out: str | None) -> list[Path]:
-    """The folders a run in ``out`` (default runs/...) would create, deepest first."""
-    target = Path(out) if out else Path("runs")
-    return [p for p in (target, *target.parents) if not p.exists()]
-
-
-def remove_run_folder(out_dir: Path, new_folders: list[Path]) -> None:
-    """A failed run's folder, and the (now empty) folders above it that the run created."""
-    import shutil
-
-    shutil.rmtree(out_dir, ignore_errors=True)
-    for folder in new_folders:
-        try:
-            folder.rmdir()
-        except FileNotFoundError:
-            continue
-        except OSError:  # not empty (someone else's files) or not ours to remove
-            break
-
-
 def _has_progress(out_dir: Path) -> bool:
     """A finished stage's model or an interrupted stage's checkpoint: worth --resume."""
     models = [p for p in out_dir.glob("*.safetensors") if p.name != SAMPLES_FILE]
@@ -432,13 +363,3 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         write_run_report(out_dir, metrics, bundle.G_ema, job.outputs.get("unlearned_G_ema"), config, device)
     write_manifest(out_dir)
     return metrics
-
-
-def write_manifest(out_dir: Path) -> None:
-    """manifest.json: sha256 and size of every file in the run folder (resume state excluded)."""
-    files = {}
-    for path in sorted(out_dir.rglob("*")):
-        rel = path.relative_to(out_dir).as_posix()
-        if path.is_file() and rel != "manifest.json" and not rel.startswith("resume/"):
-            files[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-    write_text(out_dir / "manifest.json", json.dumps({"files": files}, indent=2, sort_keys=True))

@@ -11,8 +11,8 @@ import torch
 from unlearn_cli.config import TrainConfig, to_yaml
 from unlearn_cli.engine.loop import Stage, run_stage
 from unlearn_cli.engine.models import clone, model_parts
-from unlearn_cli.engine.pipeline import (check_precision, missing_folders, pick_device,
-                                         prepare_out_dir, remove_run_folder)
+from unlearn_cli.engine.devices import check_precision, pick_device
+from unlearn_cli.engine.run_folder import missing_folders, prepare_out_dir, remove_run_folder
 from unlearn_cli.errors import UnlearnError
 from unlearn_cli.io.atomic import write_text
 from unlearn_cli.io.modelfile import save_model
