@@ -24,7 +24,7 @@ def _make(mode: str):
         ckpt: Optional[str] = typer.Option(None, help="Checkpoint path or bundled:NAME (default: bundled:digits)."),
         neg: Optional[str] = typer.Option(None, help="Folder of negative images (implies --source folder).", rich_help_panel=_P),
         source: Optional[str] = typer.Option(None, help="Negative source: folder, classifier, manual.", rich_help_panel=_P),
-        classifier: Optional[str] = typer.Option(None, help="Classifier plugin (default: digits).", rich_help_panel=_P),
+        classifier: Optional[str] = typer.Option(None, help="Classifier plugin that finds negatives and counts PUL (default: the bundled model's own, e.g. digits; none for your models).", rich_help_panel=_P),
         classifier_path: Optional[str] = typer.Option(None, help="File for the classifier (e.g. TorchScript).", rich_help_panel=_P),
         target: Optional[str] = typer.Option(None, help="Class or attribute to forget (default: 8).", rich_help_panel=_P),
         threshold: Optional[float] = typer.Option(None, help="Classifier probability that flags a negative.", rich_help_panel=_P),
