@@ -27,6 +27,14 @@ def check_precision(precision: str, device: torch.device) -> None:
                            "use --precision fp32, or bf16 on a GPU or a CPU that has them")
 
 
+def prepare_training(device: torch.device, precision: str) -> None:
+    """Before a training run: the precision must suit the device; on CPU, tune the allocator."""
+    check_precision(precision, device)
+    if device.type == "cpu":
+        from unlearn_cli.engine.cpu_allocator import tune_cpu_allocator
+        tune_cpu_allocator()
+
+
 def _cpu_has_bf16() -> bool:
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

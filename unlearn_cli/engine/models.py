@@ -51,11 +51,16 @@ def model_parts(G: nn.Module, G_ema: nn.Module, D: nn.Module | None) -> dict[str
     return parts
 
 
+def bundled_name(ckpt: str) -> str | None:
+    """NAME for ``bundled:NAME`` (the dataset plugin that ships the model), else None."""
+    return ckpt[len(BUNDLED_PREFIX):] if ckpt.startswith(BUNDLED_PREFIX) else None
+
+
 def resolve_checkpoint(ckpt: str) -> Path:
     """A path, or ``bundled:NAME`` for a model shipped by dataset plugin NAME."""
-    if not ckpt.startswith(BUNDLED_PREFIX):
+    name = bundled_name(ckpt)
+    if name is None:
         return Path(ckpt)
-    name = ckpt[len(BUNDLED_PREFIX):]
     spec = get_registry().find("dataset", name)
     target = spec.options.get("model")
     if not target:
@@ -71,14 +76,24 @@ def resolve_checkpoint(ckpt: str) -> Path:
 def bundled_defaults(config):
     """A run config with what a bundled model implies filled in: the classifier its dataset
     plugin names (options["classifier"]) when --classifier is not given."""
-    if config.classifier or not config.ckpt.startswith(BUNDLED_PREFIX):
+    dataset = bundled_name(config.ckpt)
+    if config.classifier or dataset is None:
         return config
-    spec = get_registry().find("dataset", config.ckpt[len(BUNDLED_PREFIX):])
+    spec = get_registry().find("dataset", dataset)
     name = spec.options.get("classifier")
     return config.model_copy(update={"classifier": name}) if name else config
 
 
-def _is_ours(path: Path) -> bool:
+def existing_checkpoint(ckpt: str) -> Path:
+    """The file a checkpoint argument names, which must exist."""
+    path = resolve_checkpoint(ckpt)
+    if not path.exists():
+        raise UnlearnError(f"checkpoint not found: {path}")
+    return path
+
+
+def is_model_file(path: Path) -> bool:
+    """One of our .safetensors model files (by its header's format name)."""
     if path.suffix != ".safetensors":
         return False
     _, meta = read_raw_header(path)
@@ -109,15 +124,13 @@ def _plugin_call(fn, name: str, path, *args):
 
 def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> GanBundle:
     """Load one of our model files, or a foreign checkpoint through the named gan plugin."""
-    path = resolve_checkpoint(ckpt)
-    if not path.exists():
-        raise UnlearnError(f"checkpoint not found: {path}")
+    path = existing_checkpoint(ckpt)
     if path.is_dir():
         raise UnlearnError(f"checkpoint {path} is a folder; pass a model file")
     if path.stat().st_size == 0:
         raise UnlearnError(f"checkpoint {path} is empty (0 bytes); re-download or re-create it")
     registry = get_registry()
-    if _is_ours(path):
+    if is_model_file(path):
         model = load_model_file(path)
         name = model.header.gan
         if gan_name and gan_name != name:

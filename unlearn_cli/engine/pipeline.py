@@ -17,7 +17,7 @@ import torch
 from unlearn_cli.api import SampleSets, SourceContext
 from unlearn_cli.config import RunConfig, to_yaml
 from unlearn_cli.engine import method as stages
-from unlearn_cli.engine.devices import check_precision, pick_device
+from unlearn_cli.engine.devices import pick_device, prepare_training
 from unlearn_cli.engine.models import GanBundle, bundled_defaults, generate, load_gan
 from unlearn_cli.engine.run_folder import (missing_folders, prepare_out_dir, remove_run_folder,
                                            write_manifest)
@@ -252,10 +252,7 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     from unlearn_cli.engine import distributed
 
     device = distributed.init_from_env(config.device) or pick_device(config.device)
-    check_precision(config.precision, device)
-    if device.type == "cpu":
-        from unlearn_cli.engine.cpu_allocator import tune_cpu_allocator
-        tune_cpu_allocator()
+    prepare_training(device, config.precision)
     for path in adapted_files:
         if not Path(path).is_file():
             raise UnlearnError(f"adapted model file not found: {path}")

@@ -11,7 +11,7 @@ import torch
 from unlearn_cli.config import TrainConfig, to_yaml
 from unlearn_cli.engine.loop import Stage, run_stage
 from unlearn_cli.engine.models import clone, model_parts
-from unlearn_cli.engine.devices import check_precision, pick_device
+from unlearn_cli.engine.devices import pick_device, prepare_training
 from unlearn_cli.engine.run_folder import missing_folders, prepare_out_dir, remove_run_folder
 from unlearn_cli.errors import UnlearnError
 from unlearn_cli.io.atomic import write_text
@@ -35,10 +35,7 @@ def train(config: TrainConfig, show_progress: bool = True) -> dict:
     plugin = registry.load("gan", config.gan)
     arch = plugin.validate_config(dict(config.arch))
     device = pick_device(config.device)
-    check_precision(config.precision, device)
-    if device.type == "cpu":
-        from unlearn_cli.engine.cpu_allocator import tune_cpu_allocator
-        tune_cpu_allocator()
+    prepare_training(device, config.precision)
     created = not (config.out and Path(config.out).is_dir() and any(Path(config.out).iterdir()))
     new_folders = missing_folders(config.out)
     out_dir = prepare_out_dir(config.out, config.overwrite)

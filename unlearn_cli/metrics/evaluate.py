@@ -107,26 +107,23 @@ def batched(fn: Callable, images: torch.Tensor, batch: int = 250) -> torch.Tenso
 
 def default_reference(config: RunConfig) -> str | None:
     """--reference, or the bundled model's own dataset (bundled:digits -> digits)."""
-    from unlearn_cli.engine.models import BUNDLED_PREFIX
-    if config.reference or not config.ckpt.startswith(BUNDLED_PREFIX):
-        return config.reference
-    return config.ckpt[len(BUNDLED_PREFIX):]
+    from unlearn_cli.engine.models import bundled_name
+    return config.reference or bundled_name(config.ckpt)
 
 
 def recorded_settings(before: str, after: str, given: dict) -> dict:
     """`eval`'s settings: each flag given wins, then what --after's run recorded in its file
     (so eval repeats the run's own evaluation), then the bundled model's defaults."""
-    from unlearn_cli.engine.models import bundled_defaults, resolve_checkpoint
-    from unlearn_cli.io.modelfile import FORMAT_NAME, read_header, read_raw_header
+    from unlearn_cli.engine.models import (bundled_defaults, bundled_name, existing_checkpoint,
+                                           is_model_file)
+    from unlearn_cli.io.modelfile import read_header
 
-    for model in (before, after):  # a missing file is the first thing to say
-        if not resolve_checkpoint(model).exists():
-            raise UnlearnError(f"checkpoint not found: {resolve_checkpoint(model)}")
+    existing_checkpoint(before)  # a missing file is the first thing to say
+    path = existing_checkpoint(after)
     recorded: dict = {}
-    path = resolve_checkpoint(after)
-    if path.suffix == ".safetensors" and path.is_file():
+    if path.is_file():
         try:
-            if read_raw_header(path)[1].get("format") == FORMAT_NAME:
+            if is_model_file(path):
                 recorded = read_header(path).params or {}
         except UnlearnError:
             recorded = {}  # a damaged file: load_gan reports it properly below
@@ -135,14 +132,13 @@ def recorded_settings(before: str, after: str, given: dict) -> dict:
         settings["classifier_path"] = given["classifier_path"]
     if settings["classifier"] is None:
         settings["classifier"] = bundled_defaults(RunConfig(ckpt=before)).classifier
-    ran_on = str(recorded.get("ckpt") or "")
-    if settings["reference"] is None and ran_on.startswith("bundled:"):
-        settings["reference"] = ran_on[len("bundled:"):]  # the bundled model's own dataset
+    if settings["reference"] is None:  # a run on bundled:NAME is measured against dataset NAME
+        settings["reference"] = bundled_name(str(recorded.get("ckpt") or ""))
     if settings["classifier"] is None:
         raise UnlearnError("eval needs a classifier to count the target: pass --classifier NAME "
                            "(list-plugins shows them) and --target")
     if settings["target"] is None:
-        if not before.startswith("bundled:"):
+        if bundled_name(before) is None:
             raise UnlearnError("eval needs --target: the class or attribute that was forgotten")
         settings["target"] = RunConfig().target
     defaults = RunConfig()
