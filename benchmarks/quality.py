@@ -49,6 +49,15 @@ def one_run(method: str, repulsion: str, seed: int, out: Path, overrides: dict) 
             "seconds": round(seconds, 1)}
 
 
+def _default(key: str):
+    """The current default of a config key (``train.lr`` style), so a row run with a value that
+    has since become the default is labelled "defaults"."""
+    value = RunConfig()
+    for part in key.split("."):
+        value = getattr(value, part, None)
+    return value
+
+
 def summarise(rows: list[dict]) -> list[str]:
     def stat(values):
         values = [v for v in values if v is not None]
@@ -62,7 +71,8 @@ def summarise(rows: list[dict]) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        options = ", ".join(f"{k} {v}" for k, v in sorted((r.get("set") or {}).items())) or "defaults"
+        options = ", ".join(f"{k} {v}" for k, v in sorted((r.get("set") or {}).items())
+                            if v != _default(k)) or "defaults"
         repulsion = r["repulsion"] if r["method"] == "adapt-then-unlearn" else "-"
         groups.setdefault((r["method"], repulsion, options), []).append(r)
     for (method, repulsion, options), rs in groups.items():

@@ -22,7 +22,7 @@ def collect(context: SourceContext) -> SampleSets:
     threshold = common.prob_option(context, "threshold", 0.9)
     max_prob = min(common.prob_option(context, "positive_max_prob", common.POSITIVE_MAX_PROB), threshold)
     candidates = common.int_option(context, "candidates", 2000)
-    max_negatives = common.int_option(context, "max_negatives", 32)
+    max_negatives = common.int_option(context, "max_negatives", 128)
     seed = common.seed_of(context)
 
     tally = common.Tally(classifier, index)
