@@ -140,6 +140,7 @@ def world(tmp_path_factory) -> World:
                "bool-number": "fisher_samples: true\n", "negative": "alpha: -2\n",
                "nan": "ewc_lambda: .nan\n", "beta-range": "train:\n  beta2: 1.5\n",
                "not-mapping": "- gamma\n- 1\n", "section-scalar": "train: 5\n",
+               "plugin-option-list": "plugin_options:\n  blur: [1, 2]\n",
                "binary": None}
     for name, body in configs.items():
         path = root / f"{name}.yaml"
@@ -297,6 +298,8 @@ CASES = [
     Case("yaml-not-text", _cfg("binary"), "cannot read config file"),
     Case("yaml-missing", _run(None, None, "--config", lambda w: w.root / "absent.yaml"), "config file not found"),
     Case("flag-negative", _run(None, None, "--gamma", "-1"), "config key 'gamma': value error, must not be negative"),
+    Case("yaml-plugin-option-list", _cfg("plugin-option-list"), "config key 'plugin_options.blur': must be a number, text or true/false"),
+    Case("flag-plugin-option-no-value", _run(None, None, "--plugin-option", "blur"), "--plugin-option takes KEY=VALUE"),
     Case("flag-nan", _run(None, None, "--lr", "nan"), "config key 'train.lr': value error, must be a finite number"),
     Case("flag-inf", _run(None, None, "--gamma", "inf"), "must be a finite number"),
     Case("flag-zero-batch", _run(None, None, "--batch", "0"), "config key 'train.batch': input should be greater than or equal to 1"),

@@ -145,3 +145,41 @@ def test_plugin_commands_get_panel_and_collisions_are_refused(monkeypatch):
     panels = {c.name: c.rich_help_panel for c in app.registered_commands}
     assert panels["hello"] == "Plugins" and panels["info"] != "Plugins"
     assert "hijacked" not in runner.invoke(app, ["info", "missing.safetensors"]).output
+
+
+def test_plugin_options_reach_a_third_party_source(monkeypatch, tmp_path):
+    """`--plugin-option KEY=VALUE` and the YAML's `plugin_options` arrive, merged, in the source's
+    context.options; a flag overrides the file's value for its key only."""
+    from engine_helpers import tiny_dcgan_file
+
+    seen = {}
+
+    def collect(context):
+        seen.update(context.options["plugin_options"])
+        raise UnlearnError("recorded")
+
+    @hookimpl
+    def register_sources():
+        return [ComponentSpec("recorder", "records its options", "options_plugin:collect")]
+
+    ckpt = tiny_dcgan_file(tmp_path / "g.safetensors")
+    _module(monkeypatch, "options_plugin", register_sources=register_sources, collect=collect)
+    _patch(monkeypatch, list(plugins._entry_points()) + [FakeEntryPoint("recorder", "options_plugin")])
+    config = tmp_path / "run.yaml"
+    config.write_text("plugin_options:\n  blur: 2\n  mode: soft\n")
+    result = CliRunner().invoke(create_app(), [
+        "run", "--ckpt", str(ckpt), "--source", "recorder", "--config", str(config),
+        "--plugin-option", "blur=3", "--plugin-option", "strict=true", "--device", "cpu",
+        "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "recorded" in result.output
+    assert seen == {"blur": 3, "mode": "soft", "strict": True}
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("item", ["blur", "=3", "a.b=1"])
+def test_bad_plugin_option_is_one_line(item, tmp_path):
+    result = CliRunner().invoke(create_app(), ["run", "--plugin-option", item, "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--plugin-option takes KEY=VALUE" in lines[0]
+    assert not (tmp_path / "o").exists()

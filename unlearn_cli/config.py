@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal, Optional, TypeVar
+from typing import Any, Literal, Optional, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -94,6 +94,9 @@ class RunConfig(StrictModel):
     # evaluation
     eval_samples: int = Field(2000, ge=2)
     reference: Optional[str] = None  # real images for FID: a dataset plugin name or a folder
+    # options of components from other packages (a source or method we do not ship): the core
+    # keeps them, unchecked, for the plugin to read (`--plugin-option KEY=VALUE`, docs/plugins)
+    plugin_options: dict[str, Union[bool, int, float, str]] = {}
     # run
     train: TrainOptions = TrainOptions()
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -109,6 +112,8 @@ def _describe(error: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         return f"unknown config key '{key}'"
     value = first.get("input")
+    if first["loc"][0] == "plugin_options" and len(first["loc"]) > 2:  # the loc ends in a union member
+        return f"config key 'plugin_options.{first['loc'][1]}': must be a number, text or true/false (got {value!r})"
     return f"config key '{key}': {first['msg'].lower()} (got {value!r})"
 
 
@@ -154,6 +159,28 @@ def resolve(model: type[T], config_file: str | Path | None = None,
         return model.model_validate(data)
     except ValidationError as exc:
         raise UnlearnError(_describe(exc) + "; fix it in the config file or flag") from None
+
+
+def parse_plugin_options(items: list[str] | None) -> dict[str, Any]:
+    """``["blur=3", "mode=soft"]`` -> ``{"plugin_options.blur": 3, ...}`` for ``resolve`` (so a
+    flag overrides the same key of the YAML file's ``plugin_options`` and keeps the others)."""
+    import yaml
+
+    parsed: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or "." in key:
+            raise UnlearnError(f"--plugin-option takes KEY=VALUE (a key without dots), got {item!r}; "
+                               f"e.g. --plugin-option blur=3")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if not isinstance(value, (bool, int, float, str)):
+            value = text  # a list or mapping stays the text the user typed
+        parsed[f"plugin_options.{key}"] = value
+    return parsed
 
 
 def to_yaml(config: BaseModel) -> str:

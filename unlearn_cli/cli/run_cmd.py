@@ -49,19 +49,22 @@ def _make(mode: str):
         seed: Optional[int] = typer.Option(None, help="Random seed.", rich_help_panel=_T),
         eval_samples: Optional[int] = typer.Option(None, help="Samples for PUL and FID."),
         reference: Optional[str] = typer.Option(None, help="Real images for FID: dataset plugin or folder."),
+        plugin_option: Optional[List[str]] = typer.Option(None, help="KEY=VALUE for a plugin from another package (repeatable); it reads options['plugin_options'].", rich_help_panel=_M),
         out: Optional[str] = typer.Option(None, help="Run folder (default: runs/run-TIMESTAMP)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Allow a non-empty --out."),
         resume: Optional[Path] = typer.Option(None, help="Continue an interrupted run in this folder (its saved options)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     ) -> None:
         given = dict(locals())  # first: only the options, before any import adds names
-        from unlearn_cli.config import RunConfig, resolve
+        from unlearn_cli.config import RunConfig, parse_plugin_options, resolve
         from unlearn_cli.engine.pipeline import run
         from unlearn_cli.errors import UnlearnError
 
         flags = {k: v for k, v in given.items()
-                 if k not in ("config", "adapted", "quiet", "batch", "lr", "overwrite", "mode", "resume")}
+                 if k not in ("config", "adapted", "quiet", "batch", "lr", "overwrite", "mode", "resume",
+                              "plugin_option")}
         flags.update({"train.batch": batch, "train.lr": lr, "overwrite": overwrite or None})
+        flags.update(parse_plugin_options(plugin_option))
         if adapted and mode != "unlearn":
             raise UnlearnError("--adapted is for `gan-unlearn unlearn`; `run` adapts by itself")
         if mode == "unlearn" and not adapted:
@@ -69,8 +72,9 @@ def _make(mode: str):
         if resume is not None:
             given_flags = [k for k, v in flags.items() if v is not None] + (["config"] if config else [])
             if given_flags:
+                flag = given_flags[0].replace("train.", "").split("plugin_options.")[0] or "plugin_option"
                 raise UnlearnError(f"--resume takes the options saved in {resume}/config.yaml; "
-                                   f"drop --{given_flags[0].replace('_', '-').replace('train.', '')}")
+                                   f"drop --{flag.replace('_', '-')}")
             from unlearn_cli.engine.pipeline import load_resume_config
 
             options = load_resume_config(resume)
