@@ -49,10 +49,10 @@ def one_run(method: str, repulsion: str, seed: int, out: Path, overrides: dict) 
             "seconds": round(seconds, 1)}
 
 
-def _default(key: str):
+def _default(key: str, defaults: RunConfig):
     """The current default of a config key (``train.lr`` style), so a row run with a value that
     has since become the default is labelled "defaults"."""
-    value = RunConfig()
+    value = defaults
     for part in key.split("."):
         value = getattr(value, part, None)
     return value
@@ -70,9 +70,10 @@ def summarise(rows: list[dict]) -> list[str]:
     lines = ["| method | repulsion | options | seeds | PUL % | judge PUL % | FID before | FID after | FID ratio | class shift (TV) | time s |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
+    defaults = RunConfig()
     for r in rows:
         options = ", ".join(f"{k} {v}" for k, v in sorted((r.get("set") or {}).items())
-                            if v != _default(k)) or "defaults"
+                            if v != _default(k, defaults)) or "defaults"
         repulsion = r["repulsion"] if r["method"] == "adapt-then-unlearn" else "-"
         groups.setdefault((r["method"], repulsion, options), []).append(r)
     for (method, repulsion, options), rs in groups.items():

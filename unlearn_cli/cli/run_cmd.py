@@ -72,7 +72,9 @@ def _make(mode: str):
         if resume is not None:
             given_flags = [k for k, v in flags.items() if v is not None] + (["config"] if config else [])
             if given_flags:
-                flag = given_flags[0].replace("train.", "").split("plugin_options.")[0] or "plugin_option"
+                flag = given_flags[0].replace("train.", "")
+                if flag.startswith("plugin_options."):  # given as --plugin-option KEY=VALUE
+                    flag = "plugin_option"
                 raise UnlearnError(f"--resume takes the options saved in {resume}/config.yaml; "
                                    f"drop --{flag.replace('_', '-')}")
             from unlearn_cli.engine.pipeline import load_resume_config
