@@ -86,16 +86,63 @@ def test_plugin_whose_hook_raises_is_marked_failed(monkeypatch, capsys):
     assert "boom" in capsys.readouterr().err
 
 
-def test_collision_is_reported_and_ambiguous_use_names_both(monkeypatch, capsys):
+def test_collision_lists_qualified_names_and_each_stays_usable(monkeypatch, capsys):
     _sample_repulsion(monkeypatch, "plugin_a")
     _sample_repulsion(monkeypatch, "plugin_b")
     # same entry-point name from two distributions: both are kept, not silently dropped
     _patch(monkeypatch, [FakeEntryPoint("same", "plugin_a", dist="dist-a"),
                          FakeEntryPoint("same", "plugin_b", dist="dist-b")])
     registry = plugins.get_registry()
-    assert "offered by dist-a (same) and dist-b (same)" in capsys.readouterr().err
-    with pytest.raises(UnlearnError, match="dist-a.*dist-b"):
+    assert capsys.readouterr().err == ""  # said by list-plugins, not by every command
+    with pytest.raises(UnlearnError, match="offered by 2 distributions; name one: "
+                                           "dist-a:sample or dist-b:sample"):
         registry.find("repulsion", "sample")
+    assert registry.provided("repulsion", "dist-a:sample").plugin.dist == "dist-a"
+    assert registry.provided("repulsion", "Dist_B:sample").plugin.dist == "dist-b"  # PEP 503
+    assert registry.warnings() == ["repulsion 'sample' is offered by dist-a (same) and dist-b "
+                                   "(same); the bare name is an error, use dist-a:sample or "
+                                   "dist-b:sample"]
+    with pytest.raises(UnlearnError, match="no installed distribution 'dist-c' offers it; "
+                                           "available: dist-a:sample, dist-b:sample"):
+        registry.find("repulsion", "dist-c:sample")
+
+
+def test_a_builtin_stays_usable_beside_a_namesake(monkeypatch, tmp_path):
+    """A third-party `l2` makes bare `--repulsion l2` ambiguous, never the built-in unusable."""
+    _sample_repulsion(monkeypatch, "plugin_l2", rep_name="l2")
+    _patch(monkeypatch, list(plugins._entry_points()) + [FakeEntryPoint("l2", "plugin_l2", dist="other")])
+    runner = CliRunner()
+    bare = runner.invoke(create_app(), ["run", "--repulsion", "l2", "--out", str(tmp_path / "o")])
+    assert bare.exit_code == 1
+    assert "repulsion 'l2' is offered by 2 distributions; name one: gan-unlearn:l2 or other:l2" in bare.output
+    listed = runner.invoke(create_app(), ["list-plugins"])
+    assert listed.exit_code == 0 and listed.output.count("offered by gan-unlearn") == 1
+    assert plugins.get_registry().load("repulsion", "gan-unlearn:l2").__name__ == "l2"
+
+
+def test_disable_plugins_switches_off_single_distributions(monkeypatch):
+    _sample_repulsion(monkeypatch, "plugin_a", rep_name="a")
+    _sample_repulsion(monkeypatch, "plugin_b", rep_name="b")
+    _patch(monkeypatch, [FakeEntryPoint("a", "plugin_a", dist="dist-a"),
+                         FakeEntryPoint("b", "plugin_b", dist="dist-b")])
+    monkeypatch.setenv("GAN_UNLEARN_DISABLE_PLUGINS", "dist_a")
+    assert plugins.get_registry().names("repulsion") == ["b"]
+    monkeypatch.setenv("GAN_UNLEARN_LOAD_PLUGINS", "dist-a,dist-b")  # disabling wins
+    plugins.reset_registry()
+    assert plugins.get_registry().names("repulsion") == ["b"]
+
+
+def test_failed_import_shows_its_traceback_with_debug(monkeypatch, capsys):
+    _patch(monkeypatch, [FakeEntryPoint("broken", "no_such_module_xyz")])
+    runner = CliRunner()
+    plain = runner.invoke(create_app(), ["list-plugins"])
+    err = capsys.readouterr().err  # (the registry was built, and warned, before invoke)
+    assert "failed to load" in err and "Traceback" not in err + plain.output
+    assert "--debug or GAN_UNLEARN_DEBUG=1 shows the traceback" in err
+    plugins.reset_registry()
+    debug = runner.invoke(create_app(), ["--debug", "list-plugins"])
+    assert "Traceback (most recent call last)" in debug.output
+    assert "ModuleNotFoundError: No module named 'no_such_module_xyz'" in debug.output
 
 
 def test_unknown_name_lists_valid_ones(monkeypatch):
@@ -136,15 +183,37 @@ def test_plugin_commands_get_panel_and_collisions_are_refused(monkeypatch):
         def fake_info():
             print("hijacked")
 
+    @hookimpl
+    def register_commands_too(app):
+        @app.command("bye")
+        def bye():
+            """Say bye."""
+
     _module(monkeypatch, "cmd_plugin", register_commands=register_commands)
-    _patch(monkeypatch, [FakeEntryPoint("cmds", "cmd_plugin")])
+    _module(monkeypatch, "cmd_plugin_two", register_commands=register_commands_too)
+    _patch(monkeypatch, [FakeEntryPoint("cmds", "cmd_plugin", dist="dist-one"),
+                         FakeEntryPoint("more", "cmd_plugin_two", dist="dist-two")])
     app = create_app()
     runner = CliRunner()
     result = runner.invoke(app, ["hello"])
     assert result.exit_code == 0 and "hello from plugin" in result.output
     panels = {c.name: c.rich_help_panel for c in app.registered_commands}
-    assert panels["hello"] == "Plugins" and panels["info"] != "Plugins"
-    assert "hijacked" not in runner.invoke(app, ["info", "missing.safetensors"]).output
+    assert panels["hello"] == panels["bye"] == "Plugins" and panels["info"] != "Plugins"
+    info = runner.invoke(app, ["info", "missing.safetensors"]).output
+    assert "hijacked" not in info and "tried to add" not in info  # said by list-plugins only
+    listed = runner.invoke(create_app(), ["list-plugins", "--json"])
+    import json
+
+    data = json.loads(listed.stdout)
+    owners = {c["command"]: (c["distribution"], c["status"]) for c in data["commands"]}
+    assert owners == {"hello": ("dist-one", "ok"), "info": ("dist-one", "refused"),
+                      "bye": ("dist-two", "ok")}  # each blamed on its own plugin
+    assert data["warnings"] == ["plugin 'cmds' (dist-one) tried to add command 'info', which "
+                                "already exists; it was not added"]
+    hooks = {d["distribution"]: d["hooks"] for d in data["distributions"]}
+    assert hooks == {"dist-one": ["register_commands"], "dist-two": ["register_commands"]}
+    table = runner.invoke(create_app(), ["list-plugins"]).output
+    assert "commands added by plugins" in table and "bye" in table and "distributions" in table
 
 
 def test_plugin_options_reach_a_third_party_source(monkeypatch, tmp_path):

@@ -2,19 +2,26 @@
 
 We do not use pluggy's ``load_setuptools_entrypoints``: it silently drops a plugin whose entry-point
 name is taken and lets one failing import abort everything. Here each entry point is imported on its
-own; a failure is recorded, warned about in one line, and the rest keeps working.
+own; a failure is recorded, warned about in one line (``--debug`` adds the traceback), and the rest
+keeps working.
+
+Every component can be named ``DIST:NAME`` (``gan-unlearn:l2``): a bare name that two distributions
+offer is an error listing the qualified names, so installing a plugin never makes another unusable.
 
 ``GAN_UNLEARN_LOAD_PLUGINS`` (comma-separated distribution names) restricts third-party plugins to
-those listed; set but empty means built-ins only. ``GAN_UNLEARN_TRACE_PLUGINS=1`` prints every hook
-call to stderr.
+those listed; set but empty means built-ins only. ``GAN_UNLEARN_DISABLE_PLUGINS`` switches single
+distributions off (pytest's ``-p no:NAME``). ``GAN_UNLEARN_TRACE_PLUGINS=1`` prints every hook call
+to stderr.
 """
 from __future__ import annotations
 
 import os
+import re
 import sys
+import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
 
@@ -26,9 +33,14 @@ ENTRY_POINT_GROUP = "gan_unlearn"
 BUILTIN_DIST = "gan-unlearn"
 
 
+def canonical(dist_name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): ``Gan_Unlearn`` == ``gan-unlearn``."""
+    return re.sub(r"[-_.]+", "-", dist_name).lower()
+
+
 @dataclass
 class PluginInfo:
-    """One entry point: where it came from and whether it loaded."""
+    """One entry point: where it came from, whether it loaded, which hooks it implements."""
 
     name: str
     dist: str
@@ -36,6 +48,8 @@ class PluginInfo:
     module: str
     status: str = "ok"  # ok | failed
     error: str = ""
+    hooks: list[str] = field(default_factory=list)
+    traceback: str = ""  # of the failure, shown with --debug
 
 
 @dataclass
@@ -46,6 +60,29 @@ class Provided:
     spec: ComponentSpec
     plugin: PluginInfo
 
+    @property
+    def qualified(self) -> str:
+        return f"{self.plugin.dist}:{self.spec.name}"
+
+    def label(self) -> str:
+        """How messages name it: ``source 'folder' (gan-unlearn 0.1.0)``."""
+        return f"{self.kind} '{self.spec.name}' ({self.plugin.dist} {self.plugin.version})"
+
+    def provenance(self) -> dict[str, str]:
+        """What runs and model files record about it."""
+        return {"name": self.spec.name, "distribution": self.plugin.dist,
+                "version": self.plugin.version}
+
+
+@dataclass
+class PluginCommand:
+    """A command a plugin added (or tried to add) to the CLI."""
+
+    name: str
+    summary: str
+    plugin: PluginInfo
+    refused: str = ""  # why it was not added, e.g. the name is taken
+
 
 @dataclass
 class Registry:
@@ -54,27 +91,55 @@ class Registry:
     plugins: list[PluginInfo] = field(default_factory=list)
     components: list[Provided] = field(default_factory=list)
     manager: pluggy.PluginManager | None = None
+    commands: list[PluginCommand] = field(default_factory=list)
 
     def names(self, kind: str) -> list[str]:
         return sorted({p.spec.name for p in self.components if p.kind == kind})
 
-    def find(self, kind: str, name: str) -> ComponentSpec:
-        """The spec of component ``name`` of ``kind``; errors list valid names or both providers."""
-        matches = [p for p in self.components if p.kind == kind and p.spec.name == name]
+    def provided(self, kind: str, name: str) -> Provided:
+        """The component ``name`` (bare or ``DIST:NAME``) of ``kind``, with its plugin.
+
+        An unknown name lists the valid ones; a bare name two distributions offer lists the
+        qualified names to choose from.
+        """
+        dist, _, bare = name.rpartition(":")
+        matches = [p for p in self.components if p.kind == kind and p.spec.name == bare
+                   and (not dist or canonical(p.plugin.dist) == canonical(dist))]
         if not matches:
             valid = ", ".join(self.names(kind)) or "none installed"
+            if dist and any(p.kind == kind and p.spec.name == bare for p in self.components):
+                offered = ", ".join(sorted(p.qualified for p in self.components
+                                           if p.kind == kind and p.spec.name == bare))
+                raise UnlearnError(f"unknown {kind} '{name}': no installed distribution '{dist}' "
+                                   f"offers it; available: {offered}")
             raise UnlearnError(f"unknown {kind} '{name}'; available: {valid}")
         if len(matches) > 1:
-            who = " and ".join(f"{m.plugin.dist} ({m.plugin.name})" for m in matches)
-            raise UnlearnError(
-                f"{kind} '{name}' is offered by {who}; uninstall one, or restrict plugins "
-                f"with GAN_UNLEARN_LOAD_PLUGINS"
-            )
-        return matches[0].spec
+            qualified = sorted({m.qualified for m in matches})
+            if len(qualified) == 1:  # one distribution offers the name twice (two entry points)
+                who = " and ".join(f"{m.plugin.dist} ({m.plugin.name})" for m in matches)
+                raise UnlearnError(f"{kind} '{name}' is offered twice by {who}; fix the plugin, "
+                                   f"or switch the distribution off with GAN_UNLEARN_DISABLE_PLUGINS")
+            raise UnlearnError(f"{kind} '{bare}' is offered by {len(qualified)} distributions; "
+                               f"name one: {' or '.join(qualified)}")
+        return matches[0]
+
+    def find(self, kind: str, name: str) -> ComponentSpec:
+        """The spec of component ``name`` (bare or ``DIST:NAME``) of ``kind``."""
+        return self.provided(kind, name).spec
 
     def load(self, kind: str, name: str) -> Any:
         """Import and return the implementation of component ``name``."""
         return self.find(kind, name).load()
+
+    def label(self, kind: str, name: str) -> str:
+        """``source 'folder' (gan-unlearn 0.1.0)`` for messages; the bare name if unknown."""
+        try:
+            return self.provided(kind, name).label()
+        except UnlearnError:
+            return f"{kind} '{name}'"
+
+    def provenance(self, kind: str, name: str) -> dict[str, str]:
+        return self.provided(kind, name).provenance()
 
     def collisions(self) -> list[tuple[str, str, list[PluginInfo]]]:
         seen: dict[tuple[str, str], list[PluginInfo]] = {}
@@ -82,27 +147,60 @@ class Registry:
             seen.setdefault((p.kind, p.spec.name), []).append(p.plugin)
         return [(k, n, ps) for (k, n), ps in seen.items() if len(ps) > 1]
 
+    def warnings(self) -> list[str]:
+        """One line per component name several plugins offer and per refused plugin command
+        (``list-plugins`` prints them; other commands stay quiet about what they do not use)."""
+        lines = []
+        for kind, name, providers in self.collisions():
+            who = " and ".join(f"{p.dist} ({p.name})" for p in providers)
+            choices = " or ".join(sorted({f"{p.dist}:{name}" for p in providers}))
+            lines.append(f"{kind} '{name}' is offered by {who}; the bare name is an error, "
+                         f"use {choices}")
+        for cmd in self.commands:
+            if cmd.refused:
+                lines.append(f"plugin '{cmd.plugin.name}' ({cmd.plugin.dist}) tried to add command "
+                             f"'{cmd.name}', {cmd.refused}; it was not added")
+        return lines
+
 
 def _trace(message: str) -> None:
     if os.environ.get("GAN_UNLEARN_TRACE_PLUGINS", "") not in ("", "0"):
         print(f"[gan-unlearn trace] {message}", file=sys.stderr)
 
 
+def _env_list(name: str) -> set[str] | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    return {canonical(w.strip()) for w in value.split(",") if w.strip()}
+
+
 def _allowed(dist_name: str) -> bool:
-    wanted = os.environ.get("GAN_UNLEARN_LOAD_PLUGINS")
+    disabled = _env_list("GAN_UNLEARN_DISABLE_PLUGINS") or set()
+    if canonical(dist_name) in disabled:
+        return False
+    wanted = _env_list("GAN_UNLEARN_LOAD_PLUGINS")
     if wanted is None or dist_name == BUILTIN_DIST:
         return True
-    return dist_name in {w.strip() for w in wanted.split(",") if w.strip()}
+    return canonical(dist_name) in wanted
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
     return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
-def call_hook(registry: Registry, hook_name: str, **kwargs: Any) -> list[tuple[PluginInfo, Any]]:
+def _debug() -> bool:
+    return os.environ.get("GAN_UNLEARN_DEBUG", "") not in ("", "0")
+
+
+def call_hook(registry: Registry, hook_name: str,
+              each: Callable[[PluginInfo | None, Any], None] | None = None,
+              **kwargs: Any) -> list[tuple[PluginInfo, Any]]:
     """Call ``hook_name`` on every loaded plugin separately, so one failure stays contained.
 
     Returns (plugin, result) pairs; a plugin whose hook raised is marked failed and warned about.
+    ``each(plugin, result)`` runs right after each plugin's call (before the next plugin's), for
+    callers that must tell apart what each plugin did to a shared object (``register_commands``).
     """
     results = []
     manager = registry.manager
@@ -114,16 +212,36 @@ def call_hook(registry: Registry, hook_name: str, **kwargs: Any) -> list[tuple[P
         args = {a: kwargs[a] for a in impl.argnames}
         _trace(f"{hook_name}({', '.join(args)}) -> {impl.plugin_name}")
         try:
-            results.append((info, impl.function(**args)))
+            result = impl.function(**args)
         except Exception as exc:
             if info is not None:
                 info.status, info.error = "failed", f"{hook_name}: {type(exc).__name__}: {exc}"
-            _warn(f"plugin '{impl.plugin_name}' failed in {hook_name}: {type(exc).__name__}: {exc}")
+                info.traceback = traceback.format_exc()
+            _warn(f"plugin '{impl.plugin_name}' failed in {hook_name}: {type(exc).__name__}: {exc}"
+                  + _traceback_hint())
+            if _debug():
+                sys.stderr.write(traceback.format_exc())
+            continue
+        results.append((info, result))
+        if each is not None:
+            each(info, result)
     return results
+
+
+def _traceback_hint() -> str:
+    return "" if _debug() else " (--debug or GAN_UNLEARN_DEBUG=1 shows the traceback)"
 
 
 def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
+
+
+def show_failure_tracebacks(registry: Registry) -> None:
+    """Write the stored traceback of every failed plugin (``--debug``, known only once the
+    command line is parsed, after the registry was built)."""
+    for info in registry.plugins:
+        if info.traceback:
+            sys.stderr.write(f"traceback of plugin '{info.name}' ({info.dist}):\n{info.traceback}")
 
 
 def build_registry(entry_points: list[metadata.EntryPoint] | None = None) -> Registry:
@@ -140,10 +258,16 @@ def build_registry(entry_points: list[metadata.EntryPoint] | None = None) -> Reg
         registry.plugins.append(info)
         _trace(f"load entry point {ep.name} = {ep.value} ({dist} {version})")
         try:
-            manager.register(ep.load(), name=info.module)
+            module = ep.load()
+            manager.register(module, name=info.module)
+            info.hooks = sorted(c.name for c in manager.get_hookcallers(module) or [])
         except Exception as exc:
             info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
-            _warn(f"plugin '{ep.name}' from {dist} failed to load and is skipped: {info.error}")
+            info.traceback = traceback.format_exc()
+            _warn(f"plugin '{ep.name}' from {dist} failed to load and is skipped: {info.error}"
+                  + _traceback_hint())
+            if _debug():
+                sys.stderr.write(info.traceback)
     for kind, hook_name in KINDS.items():
         for info, specs in call_hook(registry, hook_name):
             for spec in specs or []:
@@ -151,9 +275,6 @@ def build_registry(entry_points: list[metadata.EntryPoint] | None = None) -> Reg
                     _warn(f"plugin '{info.name}' returned a non-ComponentSpec from {hook_name}")
                     continue
                 registry.components.append(Provided(kind, spec, info))
-    for kind, name, providers in registry.collisions():
-        who = " and ".join(f"{p.dist} ({p.name})" for p in providers)
-        _warn(f"{kind} '{name}' is offered by {who}; using it by name is an error")
     return registry
 
 
@@ -180,6 +301,7 @@ def as_rows(registry: Registry) -> list[dict[str, str]]:
         {
             "kind": p.kind,
             "name": p.spec.name,
+            "qualified": p.qualified,
             "summary": p.spec.summary,
             "plugin": p.plugin.name,
             "distribution": p.plugin.dist,
@@ -192,15 +314,38 @@ def as_rows(registry: Registry) -> list[dict[str, str]]:
         if info.status != "ok" and not any(r["plugin"] == info.name for r in rows):
             rows.append(
                 {
-                    "kind": "-", "name": info.name, "summary": info.error, "plugin": info.name,
+                    "kind": "-", "name": info.name, "qualified": f"{info.dist}:{info.name}",
+                    "summary": info.error, "plugin": info.name,
                     "distribution": info.dist, "version": info.version, "status": "failed",
                 }
             )
     for row in rows:
         if row["status"] == "failed" and not row["summary"]:
             row["summary"] = next(i.error for i in registry.plugins if i.name == row["plugin"])
-    return sorted(rows, key=lambda r: (r["kind"], r["name"]))
+    return sorted(rows, key=lambda r: (r["kind"], r["name"], r["distribution"]))
 
 
-__all__ = ["Registry", "PluginInfo", "build_registry", "get_registry", "reset_registry", "call_hook",
-           "as_rows", "ENTRY_POINT_GROUP"]
+def command_rows(registry: Registry) -> list[dict[str, str]]:
+    """One row per command a plugin added or tried to add, for ``list-plugins``."""
+    return [{"command": c.name, "summary": c.summary, "plugin": c.plugin.name,
+             "distribution": c.plugin.dist, "version": c.plugin.version,
+             "status": "refused" if c.refused else "ok", "refused": c.refused}
+            for c in registry.commands]
+
+
+def distribution_rows(registry: Registry) -> list[dict[str, Any]]:
+    """One row per distribution: its version, entry points and the hooks they implement."""
+    rows: dict[str, dict[str, Any]] = {}
+    for info in registry.plugins:
+        row = rows.setdefault(info.dist, {"distribution": info.dist, "version": info.version,
+                                          "entry_points": [], "hooks": [], "status": "ok"})
+        row["entry_points"].append(info.name)
+        row["hooks"] = sorted(set(row["hooks"]) | set(info.hooks))
+        if info.status != "ok":
+            row["status"] = "failed"
+    return sorted(rows.values(), key=lambda r: (r["distribution"] != BUILTIN_DIST, r["distribution"]))
+
+
+__all__ = ["Registry", "PluginInfo", "Provided", "PluginCommand", "build_registry", "get_registry",
+           "reset_registry", "call_hook", "as_rows", "command_rows", "distribution_rows",
+           "show_failure_tracebacks", "canonical", "ENTRY_POINT_GROUP"]

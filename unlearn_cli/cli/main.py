@@ -42,6 +42,11 @@ def _root(
 ) -> None:
     """Make a pre-trained GAN stop producing something (Adapt-then-Unlearn)."""
     common.set_debug(debug)
+    if debug:  # plugins were loaded before the flag was parsed: show their failures now
+        from unlearn_cli import plugins
+
+        if plugins._REGISTRY is not None and not plugins._debug():  # (the env var showed them)
+            plugins.show_failure_tracebacks(plugins._REGISTRY)
 
 
 def _click():
@@ -114,26 +119,39 @@ def _command_name(info) -> str:
 
 
 def _add_plugin_commands(app: typer.Typer) -> None:
-    """Let plugins add commands; a name that is already taken is reported and not added."""
-    from unlearn_cli.plugins import call_hook, get_registry
+    """Let plugins add commands; a name that is already taken is not added.
+
+    Each plugin's hook is called on its own, so what it added is known to be its own: the
+    registry records every command with its plugin, and a refused one is reported by
+    ``list-plugins`` (not by every command that happens to run).
+    """
+    from unlearn_cli.plugins import PluginCommand, call_hook, get_registry
 
     taken = {_command_name(c) for c in app.registered_commands}
     registry = get_registry()
+    registry.commands = []  # a fresh app (tests build several) records its own
     before = len(app.registered_commands)
-    for info, _ in call_hook(registry, "register_commands", app=app):
+
+    def take(info, _result) -> None:
+        nonlocal before
         added = app.registered_commands[before:]
         del app.registered_commands[before:]
         for cmd in added:
             name = _command_name(cmd)
+            summary = ((cmd.help or (cmd.callback.__doc__ if cmd.callback else "") or "")
+                       .strip().split("\n")[0])
+            record = PluginCommand(name, summary, info)
+            registry.commands.append(record)
             if name in taken:
-                common.warn(f"plugin '{info.name}' ({info.dist}) tried to add command '{name}', "
-                            f"which already exists; it was not added")
+                record.refused = "which already exists"
                 continue
             taken.add(name)
             cmd.rich_help_panel = PLUGIN_PANEL
             cmd.callback = common.guarded(cmd.callback)
             app.registered_commands.append(cmd)
         before = len(app.registered_commands)
+
+    call_hook(registry, "register_commands", each=take, app=app)
 
 
 def main() -> None:

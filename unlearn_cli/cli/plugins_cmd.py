@@ -3,27 +3,53 @@ from __future__ import annotations
 
 import typer
 
-from unlearn_cli.cli.common import print_json
+from unlearn_cli.cli.common import print_json, warn
 
 
 def list_plugins(
     json_output: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
-    """List every plugin component: kind, name, summary, distribution, version, status."""
-    from unlearn_cli.plugins import as_rows, get_registry
+    """List every plugin component (kind, name, summary, distribution, version, status), the
+    commands plugins add, and the hooks each distribution implements."""
+    from unlearn_cli.plugins import as_rows, command_rows, distribution_rows, get_registry
 
     registry = get_registry()
-    rows = as_rows(registry)
+    rows, commands, dists = as_rows(registry), command_rows(registry), distribution_rows(registry)
+    warnings = registry.warnings()
     if json_output:
-        print_json({"components": rows, "plugins": [vars(p) for p in registry.plugins]})
+        print_json({"components": rows, "commands": commands, "distributions": dists,
+                    "warnings": warnings,
+                    "plugins": [{k: v for k, v in vars(p).items() if k != "traceback"}
+                                for p in registry.plugins]})
         return
+    for line in warnings:  # collisions and refused commands: said here, once
+        warn(line)
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
     table = Table(title="gan-unlearn plugins")
     for column in ("kind", "name", "summary", "distribution", "version", "status"):
         table.add_column(column, overflow="fold")
+    collided = {(k, n) for k, n, _ in registry.collisions()}
     for r in rows:
         status = "[green]ok[/green]" if r["status"] == "ok" else "[red]failed[/red]"
-        table.add_row(r["kind"], r["name"], r["summary"], r["distribution"], r["version"], status)
-    Console().print(table)
+        name = r["qualified"] if (r["kind"], r["name"]) in collided else r["name"]
+        table.add_row(r["kind"], name, r["summary"], r["distribution"], r["version"], status)
+    console.print(table)
+    if commands:
+        table = Table(title="commands added by plugins")
+        for column in ("command", "summary", "distribution", "status"):
+            table.add_column(column, overflow="fold")
+        for c in commands:
+            status = "[green]ok[/green]" if c["status"] == "ok" else f"[red]refused[/red] ({c['refused']})"
+            table.add_row(c["command"], c["summary"], c["distribution"], status)
+        console.print(table)
+    table = Table(title="distributions")
+    for column in ("distribution", "version", "entry points", "hooks", "status"):
+        table.add_column(column, overflow="fold")
+    for d in dists:
+        status = "[green]ok[/green]" if d["status"] == "ok" else "[red]failed[/red]"
+        table.add_row(d["distribution"], d["version"], ", ".join(d["entry_points"]),
+                      ", ".join(h.removeprefix("register_") for h in d["hooks"]) or "-", status)
+    console.print(table)
