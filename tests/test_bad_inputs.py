@@ -622,3 +622,130 @@ def test_bf16_refused_on_a_cpu_without_bf16(world, tmp_path, monkeypatch, comman
     check_one_error(_invoke(*args, "--out", out, "--precision", "bf16"), 1, fragment)
     assert not out.exists()
     _documented(fragment)
+
+
+# --------------------------------------------------------------------------- checks at the seams
+class _Unbounded(torch.nn.Module):
+    """A DCGAN generator without an output bound: its images are 100x too large."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.z_dim, self.img_resolution, self.img_channels = inner.z_dim, inner.img_resolution, inner.img_channels
+
+    def forward(self, z, truncation_psi=1.0, noise_mode="const"):
+        return self.inner(z, truncation_psi=truncation_psi, noise_mode=noise_mode) * 100
+
+
+class _Logits(_Flat):
+    """A classifier whose probs are logits: rows do not sum to 1."""
+
+    def probs(self, images):
+        return torch.full((len(images), 2), 3.0)
+
+
+def _seam_source(make):
+    def collect(context):
+        from unlearn_cli.api import SampleSets
+
+        return SampleSets(make(context), context.generate(8, 0))
+    return collect
+
+
+@pytest.fixture
+def seam_fakes(monkeypatch, world):
+    """Plugins that break the contract where the core receives their output (distribution
+    'seam-fakes 9.9')."""
+    from unlearn_cli.api import SampleSets
+
+    dcgan = plugins.get_registry().load("gan", "dcgan")
+
+    class UnboundedGan:
+        name = "unbounded"
+        default_config, validate_config = dcgan.default_config, dcgan.validate_config
+        can_import, import_checkpoint = dcgan.can_import, dcgan.import_checkpoint
+
+        @staticmethod
+        def build(config):
+            G, D = dcgan.build(config)
+            return _Unbounded(G), D
+
+    def raising(context):
+        return SampleSets(context.generate(4, 0)[None], None)  # 5-D: a bug in the source
+
+    @hookimpl
+    def register_sources():
+        return [ComponentSpec("rgb", "3 channels for a grey GAN", "seam_fakes:rgb"),
+                ComponentSpec("pixels", "0..255 values", "seam_fakes:pixels"),
+                ComponentSpec("crashes", "raises TypeError", "seam_fakes:crashes"),
+                ComponentSpec("not-sets", "returns a tuple", "seam_fakes:not_sets")]
+
+    @hookimpl
+    def register_repulsions():
+        return [ComponentSpec("grows", "d itself: grows with distance", "seam_fakes:grows"),
+                ComponentSpec("vector", "a vector, not a scalar", "seam_fakes:vector")]
+
+    @hookimpl
+    def register_classifiers():
+        return [ComponentSpec("logits", "probs that are logits", "seam_fakes:load_logits")]
+
+    @hookimpl
+    def register_gans():
+        return [ComponentSpec("unbounded", "no output bound", "seam_fakes:UNBOUNDED")]
+
+    module = types.ModuleType("seam_fakes")
+    module.register_sources, module.register_repulsions = register_sources, register_repulsions
+    module.register_classifiers, module.register_gans = register_classifiers, register_gans
+    module.rgb = _seam_source(lambda c: c.generate(4, 1).expand(-1, 3, -1, -1))
+    module.pixels = _seam_source(lambda c: (c.generate(4, 1) + 1) * 127.5)
+    module.crashes = lambda context: None + 1
+    module.not_sets = lambda context: (context.generate(4, 1), context.generate(4, 2))
+    module.grows = lambda **_options: (lambda d: d * 1.0)
+    module.vector = lambda **_options: (lambda d: d.expand(3))
+    module.load_logits = lambda path, device: _Logits()
+    module.UNBOUNDED = UnboundedGan()
+    monkeypatch.setitem(sys.modules, "seam_fakes", module)
+
+    class Dist:
+        name, version = "seam-fakes", "9.9"
+
+    class EntryPoint:
+        name, value, dist = "seam-fakes", "seam_fakes", Dist()
+
+        def load(self):
+            return module
+
+    real = plugins._entry_points()
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [*real, EntryPoint()])
+    G, D = UnboundedGan.build(dcgan.validate_config({"resolution": 8, "z_dim": 8, "channels": 8}))
+    path = world.root / "unbounded.safetensors"
+    save_model(path, {"G": G.state_dict(), "G_ema": G.state_dict(), "D": D.state_dict()},
+               gan="unbounded", config=dcgan.validate_config({"resolution": 8, "z_dim": 8, "channels": 8}),
+               stage="pretrained")
+    return path
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--source", "rgb"], "source 'rgb' (seam-fakes 9.9) returned negatives shaped [4, 3, 8, 8]; "
+                          "the GAN makes [N, 1, 8, 8] images"),
+    (["--source", "pixels"], "source 'pixels' (seam-fakes 9.9) returned negatives with values in ["),
+    (["--source", "crashes"], "source 'crashes' (seam-fakes 9.9) failed in collect(context) (TypeError: "),
+    (["--source", "not-sets"], "source 'not-sets' (seam-fakes 9.9) returned tuple; collect(context) "
+                               "must return unlearn_cli.api.SampleSets"),
+    (["--repulsion", "grows"], "repulsion 'grows' (seam-fakes 9.9) grows with distance"),
+    (["--repulsion", "vector"], "repulsion 'vector' (seam-fakes 9.9) returned [3] from loss(d); it "
+                                "must return a scalar tensor"),
+    (["--source", "classifier", "--classifier", "logits", "--target", "a"],
+     "classifier 'logits' (seam-fakes 9.9) returned probabilities whose rows do not sum to 1"),
+    (["--ckpt", "UNBOUNDED"], "gan 'unbounded' (seam-fakes 9.9) returned images from G(z) with "
+                              "values in ["),
+])
+def test_a_plugin_breaking_its_contract_is_named_in_one_line(world, tmp_path, seam_fakes, args, fragment):
+    out = tmp_path / "out"
+    args = [seam_fakes if a == "UNBOUNDED" else a for a in args]
+    neg = [] if "--source" in args else ["--neg", world.neg]
+    ckpt = [] if "--ckpt" in args else ["--ckpt", world.ckpt]
+    line = check_one_error(_invoke("run", *ckpt, *neg, *args, "--out", out, *FAST), 1, fragment)
+    assert "internal error" not in line and "fix the plugin or report it to its authors" in line
+    assert not out.exists()
+    _documented(fragment.split(" (seam-fakes 9.9) ")[1].split("[")[0].split(";")[0])

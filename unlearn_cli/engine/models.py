@@ -174,6 +174,9 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
     bundle = GanBundle(plugin, name, config, G.to(device), G_ema.to(device),
                        D.to(device) if D is not None else None, digest, str(path), warnings)
     bundle.G_ema.eval().requires_grad_(False)
+    from unlearn_cli.engine.seams import check_generator
+
+    check_generator(bundle.G_ema, registry.label("gan", name), device)  # a first batch
     return bundle
 
 

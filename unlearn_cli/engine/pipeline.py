@@ -17,6 +17,7 @@ import torch
 from unlearn_cli.api import SampleSets, SourceContext
 from unlearn_cli.config import RunConfig, to_yaml
 from unlearn_cli.engine import method as stages
+from unlearn_cli.engine import seams
 from unlearn_cli.engine.devices import pick_device, prepare_training
 from unlearn_cli.engine.models import GanBundle, bundled_defaults, generate, load_gan
 from unlearn_cli.engine.run_folder import (missing_folders, prepare_out_dir, remove_run_folder,
@@ -48,7 +49,10 @@ class Job:
     def repulsion(self) -> Callable:
         c = self.config
         factory = get_registry().load("repulsion", c.repulsion)
-        return factory(alpha=c.alpha, eps=c.eps)
+        who = get_registry().label("repulsion", c.repulsion)
+        with seams.calling(who, "its factory"):
+            loss_fn = factory(alpha=c.alpha, eps=c.eps)
+        return seams.checked_repulsion(loss_fn, who)
 
     def resume_path(self, stage: str) -> Path:
         return self.out_dir / "resume" / f"{stage}.safetensors"
@@ -134,7 +138,12 @@ def _save(job: Job, out: stages.StageOutput, path: Path, stage: str, params: dic
                       parent_sha256=job.bundle.sha256, params=params, extra=extra)
 
 
-def load_classifier(config: RunConfig, device: torch.device, required: bool):
+def load_classifier(config: RunConfig, device: torch.device, required: bool,
+                    shape: tuple[int, int] | None = None):
+    """The run's classifier, loaded once (the run's evaluation and report use the same one).
+
+    ``shape`` (channels, resolution) of the GAN's images: probe it on a first such batch.
+    """
     if not config.classifier:
         if required:
             raise UnlearnError(f"the '{config.source}' source needs a classifier to find the "
@@ -142,7 +151,12 @@ def load_classifier(config: RunConfig, device: torch.device, required: bool):
                                f"give the negatives yourself with --neg FOLDER")
         return None
     factory = get_registry().load("classifier", config.classifier)
-    return factory(config.classifier_path, str(device))
+    who = get_registry().label("classifier", config.classifier)
+    with seams.calling(who, "load"):
+        classifier = factory(config.classifier_path, str(device))
+    if shape is not None:  # a first batch shaped like the GAN's images
+        seams.check_classifier(classifier, who, *shape, device)
+    return classifier
 
 
 def validate_plugins(config: RunConfig) -> None:
@@ -151,7 +165,11 @@ def validate_plugins(config: RunConfig) -> None:
     if config.gan:
         registry.find("gan", config.gan)
     registry.find("method", config.method)
-    registry.load("repulsion", config.repulsion)(alpha=config.alpha, eps=config.eps)  # checks its options
+    who = registry.label("repulsion", config.repulsion)
+    factory = registry.load("repulsion", config.repulsion)
+    with seams.calling(who, "its factory"):
+        loss_fn = factory(alpha=config.alpha, eps=config.eps)  # checks its options
+    seams.check_repulsion(loss_fn, who)  # a repulsion that grows with d is refused now
     registry.find("source", config.source)
     if config.classifier:
         registry.find("classifier", config.classifier)
@@ -214,6 +232,7 @@ def _standard(samples: SampleSets) -> SampleSets:
 def _collect(config: RunConfig, bundle: GanBundle, classifier, device: torch.device,
              out_dir: Path, ask: Callable[[str], str] | None) -> SampleSets:
     source = get_registry().load("source", config.source)
+    who = get_registry().label("source", config.source)
     G = bundle.G_ema
 
     def gen(n: int, seed: int) -> torch.Tensor:
@@ -222,7 +241,9 @@ def _collect(config: RunConfig, bundle: GanBundle, classifier, device: torch.dev
     context = SourceContext(generate=gen, classifier=classifier, resolution=G.img_resolution,
                             channels=G.img_channels, options=config.model_dump(mode="json"),
                             out_dir=out_dir, ask=ask, device=str(device))
-    samples = source(context)
+    with seams.calling(who, "collect(context)"):
+        samples = source(context)
+    seams.check_sample_sets(samples, who, G.img_channels, G.img_resolution)
     if len(samples.negatives) == 0:
         raise UnlearnError(f"the '{config.source}' source found no negative samples")
     if len(samples.positives) == 0:
@@ -314,7 +335,8 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     for warning in bundle.warnings:
         if distributed.is_main():
             sys.stderr.write(f"warning: {warning}\n")
-    classifier = load_classifier(config, device, required=config.source == "classifier")
+    classifier = load_classifier(config, device, required=config.source == "classifier",
+                                 shape=(bundle.G_ema.img_channels, bundle.G_ema.img_resolution))
     samples = collect_samples(config, bundle, classifier, device, out_dir, ask)
     timings["collect"] = time.perf_counter() - started
     echo(f"negatives: {len(samples.negatives)}, positives: {len(samples.positives)}")
