@@ -140,6 +140,8 @@ class _UnsavedPlugin(DCGANPlugin):
 @pytest.mark.parametrize("plugin, message", [
     (_dcgan_variant(G_fn=lambda x: x[..., :-1, :-1]), "must return \\[N, img_channels"),
     (_dcgan_variant(G_fn=lambda x: x + 2), "in \\[-1, 1\\]"),
+    # no final tanh: inside [-1, 1] at initialisation, unbounded once weights or latents grow
+    (_dcgan_variant(G_fn=lambda x: torch.atanh(x.clamp(-0.999, 0.999)) * 0.3), "has no output bound"),
     (_dcgan_variant(G_fn=lambda x: x + torch.randn_like(x) * 1e-3), "deterministic"),
     (_dcgan_variant(D_fn=lambda x: x[:, None]), "logits of shape \\[N\\]"),
     (_dcgan_variant(G_fn=lambda x: x.detach()), "no gradient to G"),

@@ -120,7 +120,10 @@ def check_gan_plugin(plugin: Any, config: dict | None = None, *, batch: int = 2,
     save/load round trip through our model file with identical outputs.
 
     ``config`` defaults to ``plugin.default_config()``; pass a small one to keep tests fast.
-    ``check_range=False`` skips the [-1, 1] check (for an untrained model without a final tanh).
+    ``check_range=True`` checks images lie in [-1, 1] at initialisation and also for large
+    latents and grown weights (a generator without an output bound fails); ``check_range=False``
+    skips both (for a model without a final tanh, such as StyleGAN2, whose outputs overshoot a
+    little; the core still refuses values far outside [-1, 1], see engine/seams.py).
     """
     import torch
 
@@ -147,6 +150,8 @@ def check_gan_plugin(plugin: Any, config: dict | None = None, *, batch: int = 2,
             _fail(f"G.{attr} must be a positive int, got {value!r}")
     z = torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(0))
     images, logits = _check_forward(plugin, G, D, z, check_range)
+    if check_range:
+        _check_bounded(G, z)
     _check_gradients(G, D, z)
     _check_extras(plugin, G, z, batch, images.shape)
     _check_round_trip(plugin, config, G, D, z, images, logits)
@@ -191,6 +196,33 @@ def _check_forward(plugin, G, D, z, check_range):
     if not torch.isfinite(logits).all():
         _fail("D(images) returned NaN or infinite logits")
     return images, logits
+
+
+def _check_bounded(G, z):
+    """The [-1, 1] contract must hold for any weights and latents, not only at initialisation
+    (where small weights keep an unbounded output small): check large latents, and weights
+    grown as training may grow them. A final tanh (or a clamp) gives this."""
+    import copy
+
+    import torch
+
+    grown = copy.deepcopy(G).eval()
+    with torch.no_grad():
+        for p in grown.parameters():
+            if p.is_floating_point():
+                p.mul_(4.0)
+        trials = (("large latents (30 * z)", G, z * 30),
+                  ("weights grown 4x, as training may grow them", grown, z),
+                  ("both", grown, z * 30))
+        for what, model, latent in trials:
+            images = model(latent, truncation_psi=1.0, noise_mode="const")
+            if not torch.isfinite(images).all():
+                _fail(f"G(z) returned NaN or infinite values for {what}")
+            if images.min() < -1 or images.max() > 1:
+                _fail(f"G(z) has no output bound: for {what} its images lie in "
+                      f"[{float(images.min()):.3g}, {float(images.max()):.3g}], outside [-1, 1]; "
+                      f"end the generator with tanh (or clamp), or pass check_range=False if "
+                      f"images outside [-1, 1] are intended")
 
 
 def _check_gradients(G, D, z):
