@@ -134,3 +134,25 @@ class SourceContext:
     out_dir: Any
     ask: Any = None
     device: str = "cpu"
+
+
+def model_source_context(ckpt: str, gan: str | None = None, device: str = "auto",
+                         options: dict | None = None, out_dir: Any = None) -> SourceContext:
+    """A SourceContext over a model file (or ``bundled:NAME``), generating as a run would.
+
+    For plugin commands that show a model's samples outside a run (e.g. ``gan-unlearn pick``).
+    ``options`` start from the run defaults with ``ckpt`` and ``gan`` set. Loads torch.
+    """
+    from unlearn_cli.config import RunConfig
+    from unlearn_cli.engine.devices import pick_device
+    from unlearn_cli.engine.models import generate, load_gan
+
+    dev = pick_device(device)
+    G = load_gan(ckpt, gan, str(dev)).G_ema
+    opts = {**RunConfig().model_dump(mode="json"), "ckpt": ckpt, "gan": gan, **(options or {})}
+
+    def gen(n: int, seed: int):
+        return generate(G, n, seed, str(dev))
+
+    return SourceContext(generate=gen, classifier=None, resolution=G.img_resolution,
+                         channels=G.img_channels, options=opts, out_dir=out_dir, device=str(dev))

@@ -20,3 +20,10 @@ def register_sources():
         ComponentSpec("manual", "pick the undesired samples on a numbered grid (--pick 3,7,12 or asked)",
                       f"{_PACKAGE}.manual:collect"),
     ]
+
+
+@hookimpl
+def register_commands(app):
+    from .pick_command import pick  # typer only: no torch at start-up
+
+    app.command("pick")(pick)

@@ -1,10 +1,13 @@
-"""The `manual` source: the user picks the undesired samples on a numbered grid.
+"""The `manual` source: the user picks the undesired samples, in a browser page or on a grid.
 
-The grid (at most 64 samples) is saved as manual_grid.png in the run folder. Picks come from
---pick "3,7,12" (ranges like 3-5 allowed), else --pick-file (numbers separated by commas,
-whitespace or newlines; "#" starts a comment), else a question in the terminal.
-Negatives are the picked samples; positives are the unpicked ones plus more generated samples,
-unfiltered, up to --candidates.
+Candidates come from one numbered, seeded stream (sample_stream.py): sample k is the same image
+for a model and --seed wherever it is shown. Picks come from --pick "3,7,12" (ranges like 3-5
+allowed), else --pick-file (a JSON picks file from the page or `gan-unlearn pick`, or numbers
+separated by commas, whitespace or newlines; "#" starts a comment), else --ui: `browser` serves a
+page to click on (pick_server.py), `terminal` saves manual_grid.png and asks for numbers, `auto`
+(the default) is the browser when a person is at the terminal, the terminal path otherwise.
+Negatives are the picked samples; positives are the unpicked shown ones plus more generated
+samples, unfiltered, up to --candidates. The same picks give the same sets, whichever way.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import torch
 
 from unlearn_cli.api import SampleSets, SourceContext, UnlearnError
 
-from . import common
+from . import common, picks_file
+from .sample_stream import SampleStream
 
 PROMPT = "Numbers of the undesired samples (e.g. 3,7,12): "
 ATTEMPTS = 3
@@ -28,40 +32,93 @@ def collect(context: SourceContext) -> SampleSets:
         raise UnlearnError("the manual source needs an output folder for its grid: pass --out DIR")
     candidates = common.int_option(context, "candidates", 2000, minimum=2)
     seed = common.seed_of(context)
-    grid = common.generate_all(context, min(candidates, common.GRID_MAX), seed, common.STREAM_GRID)
-    n = grid.shape[0]
-    path = save_grid(common.preview(grid), Path(context.out_dir) / "manual_grid.png", numbers=True)
-    common.info(f"numbered grid of {n} samples: {path}")
+    stream = SampleStream(context, seed)
+    ui = _ui(context)
+    given = _given_picks(context, min(candidates, common.GRID_MAX), seed)
+    stats: dict = {}
+    if given is None and ui == "browser":
+        given = _browser_picks(context, stream, seed, candidates, stats)
+    shown = given[0] if given else min(candidates, common.GRID_MAX)
+    grid = stream.first(shown)
+    path = save_grid(common.preview(grid[:common.GRID_MAX]), Path(context.out_dir) / "manual_grid.png",
+                     numbers=True)
+    common.info(f"numbered grid of {min(shown, common.GRID_MAX)} samples: {path}")
+    picked = given[1] if given else _ask(context, shown, path)
 
-    picked = _picks(context, n, path)
-    chosen = torch.zeros(n, dtype=torch.bool)
+    chosen = torch.zeros(shown, dtype=torch.bool)
     chosen[[i - 1 for i in picked]] = True
-    extra = common.generate_all(context, candidates - n, seed, common.STREAM_EXTRA)
+    extra = common.generate_all(context, max(0, candidates - shown), seed, common.STREAM_EXTRA)
     positives = torch.cat([grid[~chosen], extra])
-    stats = {"grid": str(path), "shown": n, "picked": picked, "tried": candidates}
+    stats.update({"grid": str(path), "shown": shown, "picked": picked, "tried": max(candidates, shown)})
     if len(picked) < common.FEW_NEGATIVES:
         common.warn(stats, f"only {len(picked)} sample(s) picked; adaptation works better with "
                            f"{common.FEW_NEGATIVES} or more negatives")
-    note = (f"{n - len(picked)} unpicked grid samples plus {extra.shape[0]} more generated samples, "
+    note = (f"{shown - len(picked)} unpicked shown samples plus {extra.shape[0]} more generated samples, "
             f"unfiltered: the extra ones contain the undesired feature at the generator's base rate")
     return common.finish(context, SampleSets(grid[chosen], positives, note, stats))
 
 
-def _picks(context: SourceContext, n: int, grid_path: Path) -> list[int]:
+UIS = ("auto", "browser", "terminal")
+
+
+def _ui(context: SourceContext) -> str:
+    """browser or terminal; auto is the browser when a person is at the terminal (stdin a TTY)."""
+    ui = str(context.options.get("ui") or "auto").strip().lower()
+    if ui not in UIS:
+        raise UnlearnError(f"--ui must be one of {', '.join(UIS)}, got {ui!r}")
+    if ui == "auto":
+        import sys
+
+        person = context.ask is not None and sys.stdin is not None and sys.stdin.isatty()
+        ui = "browser" if person else "terminal"
+    return ui
+
+
+def _given_picks(context: SourceContext, n: int, seed: int) -> tuple[int, list[int]] | None:
+    """(samples shown, picked numbers) from --pick or --pick-file, or None when neither is given."""
     pick, pick_file = context.options.get("pick"), context.options.get("pick_file")
     if pick is not None and str(pick).strip() != "":
-        return parse_picks(str(pick), n, "--pick")
-    if pick_file:
-        return parse_picks(_read_text(Path(pick_file)), n, f"--pick-file '{pick_file}'")
+        return n, parse_picks(str(pick), n, "--pick")
+    if not pick_file:
+        return None
+    where = f"--pick-file '{pick_file}'"
+    text = _read_text(Path(pick_file))
+    if not picks_file.is_json(text):
+        return n, parse_picks(text, n, where)
+    picks = picks_file.parse(text, where)
+    picks_file.check_matches(picks, context, seed, where)
+    if not picks.picked:
+        raise UnlearnError(f"{where}: no sample is picked; pick some with `gan-unlearn pick`")
+    if len(picks.picked) == picks.shown:
+        raise UnlearnError(f"{where}: all {picks.shown} samples were picked; leave at least one "
+                           f"unpicked to serve as a positive")
+    return picks.shown, picks.picked
+
+
+def _browser_picks(context: SourceContext, stream: SampleStream, seed: int, candidates: int,
+                   stats: dict) -> tuple[int, list[int]]:
+    from .browser_pick import pick_in_browser, starting_picks
+
+    path = Path(context.out_dir) / "picks.json"
+    picks = starting_picks(context, seed, path, min(candidates, common.GRID_MAX))
+    port = context.options.get("port")
+    host = str(context.options.get("host") or "127.0.0.1")
+    picks = pick_in_browser(context, stream, picks, path, candidates, host,
+                            None if port in (None, "") else common.int_option(context, "port", 0, minimum=0))
+    stats.update({"ui": "browser", "picks_file": str(path)})
+    return picks.shown, picks.picked
+
+
+def _ask(context: SourceContext, n: int, grid_path: Path) -> list[int]:
     if context.ask is None:
         raise UnlearnError(f"the manual source needs picks: look at {grid_path} and pass "
-                           f"--pick 3,7,12 or --pick-file FILE")
+                           f"--pick 3,7,12 or --pick-file FILE, or pick in a browser with --ui browser")
     for attempt in range(1, ATTEMPTS + 1):
         try:
             answer = context.ask(PROMPT)
         except EOFError:
             raise UnlearnError(f"no answer to the question (end of input); look at {grid_path} "
-                               f"and pass --pick 3,7,12 or --pick-file FILE") from None
+                               f"and pass --pick 3,7,12 or --pick-file FILE, or use --ui browser") from None
         try:
             return parse_picks(str(answer or ""), n, "your answer")
         except UnlearnError as exc:
@@ -72,10 +129,7 @@ def _picks(context: SourceContext, n: int, grid_path: Path) -> list[int]:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise UnlearnError(f"cannot read --pick-file '{path}': {exc.strerror or exc}") from exc
+    return picks_file.read(path, f"--pick-file '{path}'")
 
 
 def parse_picks(text: str, n: int, where: str = "--pick") -> list[int]:
