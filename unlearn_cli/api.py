@@ -76,6 +76,24 @@ class ImportedCheckpoint:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class ExportedModel:
+    """What a gan plugin's optional ``export(parts, config, naming)`` returns.
+
+    entries:  the file's top level in the target tool's names: each value a tensor (e.g.
+              ``latent_avg``) or a state dict ``{name: tensor}`` (e.g. ``g_ema``). The core
+              writes it as a ``torch.save`` dict, or flat (``g_ema.style.1.weight``) as safetensors.
+    settings: plain JSON values the target's own code needs to build networks that load these
+              state dicts (its constructor arguments); stored beside the tensors and printed.
+    notes:    one-line remarks the CLI shows (e.g. "their stock constructor cannot build these
+              widths").
+    """
+
+    entries: dict
+    settings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
 # The gan plugin contract, written as a Protocol for documentation and type checkers.
 # A gan spec's target is an object (module or instance) with these members:
 #
@@ -94,6 +112,10 @@ class ImportedCheckpoint:
 # Optional training extras (the core's loop uses them when present, never checks the arch name):
 #   generate_for_training(G, z) -> images       e.g. StyleGAN2 style mixing
 #   generator_regularizer(G, batch_size, step) -> scalar tensor or None   e.g. path length
+# Optional export (`gan-unlearn export`, `run --export`; docs/plugins/hooks.md):
+#   export_formats: dict[str, str]      torch.save format name -> naming, e.g. {"rosinality": "rosinality"}
+#   export_for_import: dict[str, str]   ImportedCheckpoint.source_format -> its export format
+#   export(parts, config, naming) -> ExportedModel   raise UnlearnError for what a naming cannot express
 
 
 @dataclass

@@ -9,6 +9,33 @@ from .common import channel_base_max, check_filter, check_state, estimate_w_avg,
 from .config import resolutions, validate_config
 from .nvidia_pkl import PersistentRecord, find, flatten
 
+#: our generator names that NVIDIA spells differently; every other name is the same in both
+G_OURS_TO_NVIDIA = {"synthesis.const": "synthesis.b4.const", "w_avg": "mapping.w_avg"}
+G_NVIDIA_TO_OURS = {theirs: ours for ours, theirs in G_OURS_TO_NVIDIA.items()}
+
+
+def resample_filter_names(config: dict) -> tuple[list[str], list[str]]:
+    """NVIDIA's persistent ``resample_filter`` buffers ([1, 3, 3, 1], sum 1) in G and in D.
+
+    Our filters are fixed non-persistent buffers, so these names exist only on their side: the
+    importer checks and drops them, the exporter writes them. G: every synthesis block and each of
+    its conv layers; D (resnet): every block above 4x4 and each of its conv layers, fromrgb only in
+    the first block, and the epilogue's conv.
+    """
+    res = resolutions(config["resolution"])
+    g = []
+    for r in res:
+        g.append(f"synthesis.b{r}.resample_filter")
+        g += [f"synthesis.b{r}.{layer}.resample_filter" for layer in
+              (["conv0"] if r > 4 else []) + ["conv1"]]
+    d = []
+    for r in reversed(res[1:]):
+        d.append(f"b{r}.resample_filter")
+        d += [f"b{r}.{layer}.resample_filter" for layer in
+              (["fromrgb"] if r == res[-1] else []) + ["conv0", "conv1", "skip"]]
+    d.append("b4.conv.resample_filter")
+    return g, d
+
 
 def _kwargs(rec: PersistentRecord) -> dict:
     """Init kwargs with synthesis_kwargs merged in (stylegan2-ada nests them, stylegan3 not)."""
@@ -126,11 +153,7 @@ def _drop_filters(state: dict, source: str) -> dict:
 def generator_from_nvidia(state: dict, config: dict, source: str) -> dict:
     out = {}
     for k, v in _drop_filters(state, source).items():
-        if k == "synthesis.b4.const":
-            k = "synthesis.const"
-        elif k == "mapping.w_avg":
-            k = "w_avg"
-        out[k] = v
+        out[G_NVIDIA_TO_OURS.get(k, k)] = v
     return check_state(out, expected_shapes(config)[0], "generator", source)
 
 

@@ -1,5 +1,6 @@
 """The ``stylegan2`` gan plugin object (contract: bottom of unlearn_cli/api.py).
 
+Optional export: ``export_formats``, ``export_for_import`` and ``export`` (``export.py``).
 Public functions the core may call besides the contract: :func:`to_rosinality_checkpoint`,
 :func:`save_rosinality`, ``generator_to_rosinality`` / ``discriminator_to_rosinality``
 (in ``rosinality``), :func:`sniff`. torch is imported only inside the functions that need it.
@@ -51,6 +52,9 @@ def sniff(path) -> str | None:
 class StyleGAN2Plugin:
     name = "stylegan2"
     formats = ("rosinality-pt", "nvidia-pkl")
+    # optional export (docs/plugins/hooks.md); the tables live in export.py, which needs torch
+    export_formats = {"nvidia-state-dict": "nvidia", "rosinality": "rosinality"}
+    export_for_import = {"rosinality-pt": "rosinality", "nvidia-pkl": "nvidia-state-dict"}
 
     def default_config(self) -> dict:
         return default_config()
@@ -100,6 +104,12 @@ class StyleGAN2Plugin:
             return import_rosinality(load_torch_file(p), str(path))
         raise UnlearnError(f"{path}: not a StyleGAN2 checkpoint this plugin reads; expected a "
                            f"rosinality .pt or an NVIDIA .pkl")
+
+    def export(self, parts: dict, config: dict, naming: str):
+        """Our state dicts ({"G", "G_ema", "D"}) -> ExportedModel under rosinality's or
+        NVIDIA's names (export.py); what a naming cannot express is an UnlearnError."""
+        from .export import export
+        return export(parts, config, naming)
 
     # ---- optional training extras -------------------------------------------------------
     def generate_for_training(self, G, z):

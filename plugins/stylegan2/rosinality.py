@@ -228,6 +228,17 @@ def discriminator_to_rosinality(state: dict, config: dict) -> dict:
     return out
 
 
+def channel_multiplier(widths: dict, resolution: int) -> int | None:
+    """rosinality's ``channel_multiplier`` whose width table gives ``widths``, or None; below
+    64 px every multiplier gives the same table, and their default (2) is named."""
+    for m in (2, 1, 4):
+        table = {str(r): (w * m if r >= 64 else w) for r, w in ROSINALITY_WIDTHS.items()
+                 if r <= resolution}
+        if table == widths:
+            return m
+    return None
+
+
 def to_rosinality_checkpoint(config: dict, generator: dict, generator_ema: dict | None = None,
                              discriminator: dict | None = None) -> dict:
     """A dict ``torch.save`` can write and rosinality's code can read: g, g_ema, d,
@@ -235,12 +246,7 @@ def to_rosinality_checkpoint(config: dict, generator: dict, generator_ema: dict 
     no conv_clamp, a group size of 4 and its own width table only; names map regardless."""
     cfg = validate_config(config)
     ema = generator_ema if generator_ema is not None else generator
-    mult = None
-    for m in (1, 2, 4):
-        table = {str(r): (w * m if r >= 64 else w) for r, w in ROSINALITY_WIDTHS.items()
-                 if r <= cfg["resolution"]}
-        if table == cfg["channels"]:
-            mult = m
+    mult = channel_multiplier(cfg["channels"], cfg["resolution"])
     out = {"g": generator_to_rosinality(generator, cfg),
            "g_ema": generator_to_rosinality(ema, cfg),
            "latent_avg": ema["w_avg"].clone(),

@@ -227,3 +227,39 @@ def nvidia_pickle(monkeypatch, cfg: dict, g_state: dict, d_state: dict | None, *
     out["G_ema"] = gen()
     out["augment_pipe"] = None
     return pickle.dumps(out, protocol=protocol)
+
+
+def pickle_of_nvidia_state_dicts(monkeypatch, states: dict, g_kwargs: dict,
+                                 d_kwargs: dict | None = None, protocol: int = 4) -> bytes:
+    """A network pickle of NVIDIA-named state dicts ({"G", "G_ema", "D"}: an export's), shaped
+    like what networks built from ``g_kwargs`` / ``d_kwargs`` pickle as: the kwargs as
+    ``_init_kwargs``, and the attributes their constructors derive from them on each layer
+    (conv_clamp, the mapping's bias_gain, the minibatch-stddev group)."""
+    reconstruct, EasyDict = install_fake_nvidia_modules(monkeypatch)
+
+    def easy(value):
+        return EasyDict({k: easy(v) for k, v in value.items()}) if isinstance(value, dict) else value
+
+    out = {"training_set_kwargs": None, "augment_pipe": None}
+    for name, flat in states.items():
+        kw = d_kwargs if name == "D" else g_kwargs
+        clamp = kw.get("conv_clamp", (kw.get("synthesis_kwargs") or {}).get("conv_clamp"))
+        attrs = {"": {"_init_args": (), "_init_kwargs": easy(kw)}}
+        for key in flat:
+            mod = key.rpartition(".")[0]
+            last = mod.rpartition(".")[2]
+            if name != "D" and mod.startswith("mapping.fc"):
+                attrs[mod] = {"bias_gain": kw["mapping_kwargs"]["lr_multiplier"]}
+            elif name != "D" and last in ("conv0", "conv1", "torgb"):
+                attrs[mod] = {"conv_clamp": clamp}
+            elif name == "D" and mod.count(".") == 1 and not mod.endswith(("fc", "out")):
+                attrs[mod] = {"conv_clamp": clamp}
+        if name == "D":
+            epilogue = kw["epilogue_kwargs"]
+            attrs["b4.mbstd"] = {"group_size": epilogue["mbstd_group_size"],
+                                 "num_channels": epilogue["mbstd_num_channels"]}
+            skips = [k.rpartition(".")[0] + ".bias" for k in flat if k.endswith("skip.weight")]
+            out[name] = records(flat, attrs, d_class, reconstruct, none_params=skips)
+        else:
+            out[name] = records(flat, attrs, g_class, reconstruct)
+    return pickle.dumps(out, protocol=protocol)

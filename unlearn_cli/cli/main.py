@@ -25,6 +25,7 @@ BUILTIN_COMMANDS = [
     ("eval", "unlearn_cli.cli.eval_cmd", "eval"),
     ("sample", "unlearn_cli.cli.model_cmds", "sample"),
     ("convert", "unlearn_cli.cli.model_cmds", "convert"),
+    ("export", "unlearn_cli.cli.export_cmd", "export"),
     ("info", "unlearn_cli.cli.info_cmd", "info"),
 ]
 

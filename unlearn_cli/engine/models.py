@@ -33,6 +33,7 @@ class GanBundle:
     sha256: str = ""
     path: str = ""
     warnings: list[str] = field(default_factory=list)
+    source_format: str = ""  # the plugin's name for a foreign file's format; "" for our files
 
     def parts(self) -> dict[str, dict]:
         return model_parts(self.G, self.G_ema, self.D)
@@ -138,7 +139,7 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
                                f"drop --gan or pass --gan {name}")
         plugin = registry.load("gan", name)
         config = _plugin_call(plugin.validate_config, name, path, model.header.config)
-        parts, digest, warnings = model.parts, model.sha256, []
+        parts, digest, warnings, source_format = model.parts, model.sha256, [], ""
         if "G" not in parts and "G_ema" not in parts:
             raise UnlearnError(f"{path} holds no generator (no G. or G_ema. tensors); re-create it")
         if "D" not in parts:
@@ -162,6 +163,7 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
         from unlearn_cli.io.atomic import sha256_file
 
         digest, warnings = sha256_file(path), list(imported.warnings)
+        source_format = imported.source_format
     G, D = _plugin_call(plugin.build, name, path, config)
     _load_state(G, parts.get("G") or parts["G_ema"], "generator", path)
     G_ema = copy.deepcopy(G)
@@ -172,7 +174,8 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
     else:
         D = None
     bundle = GanBundle(plugin, name, config, G.to(device), G_ema.to(device),
-                       D.to(device) if D is not None else None, digest, str(path), warnings)
+                       D.to(device) if D is not None else None, digest, str(path), warnings,
+                       source_format)
     bundle.G_ema.eval().requires_grad_(False)
     from unlearn_cli.engine.seams import check_generator
 
