@@ -252,3 +252,42 @@ def test_bad_plugin_option_is_one_line(item, tmp_path):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "--plugin-option takes KEY=VALUE" in lines[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_runs_record_which_plugin_versions_made_them(tmp_path):
+    """metrics.json, manifest.json and each model file name every component's distribution
+    and version (provenance), and `info` shows them."""
+    import json
+
+    from engine_helpers import negative_folder, tiny_dcgan_file
+    from unlearn_cli.io.modelfile import read_header
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(create_app(), [
+        "run", "--ckpt", str(tiny_dcgan_file(tmp_path / "g.safetensors")),
+        "--neg", str(negative_folder(tmp_path / "neg")), "--repulsion", "gan-unlearn:exp",
+        "--adapt-iters", "2", "--unlearn-iters", "2", "--candidates", "8", "--batch", "4",
+        "--quiet", "--device", "cpu", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    from unlearn_cli import __version__
+
+    builtin = {"distribution": "gan-unlearn", "version": __version__}
+    want = {"gan": {"name": "dcgan", **builtin}, "source": {"name": "folder", **builtin},
+            "repulsion": {"name": "exp", **builtin},
+            "method": {"name": "adapt-then-unlearn", **builtin}}
+    assert json.loads((out / "metrics.json").read_text())["plugins"] == want
+    assert json.loads((out / "manifest.json").read_text())["plugins"] == want
+    assert read_header(out / "unlearned.safetensors").plugins == want
+    assert read_header(out / "adapted.safetensors").plugins == want
+    shown = CliRunner().invoke(create_app(), ["info", str(out / "unlearned.safetensors")]).output
+    assert "plugin repulsion" in shown and f"exp (gan-unlearn {__version__})" in shown
+
+
+def test_pytest_header_names_plugin_versions(monkeypatch):
+    from unlearn_cli import __version__, testing
+
+    _sample_repulsion(monkeypatch)
+    _patch(monkeypatch, list(plugins._entry_points()) + [FakeEntryPoint("sample", "sample_plugin")])
+    header = testing.pytest_report_header(None)
+    assert header.startswith(f"gan-unlearn plugins: gan-unlearn-{__version__}, ")
+    assert "sample-dist-1.2.3" in header

@@ -141,6 +141,11 @@ class Registry:
     def provenance(self, kind: str, name: str) -> dict[str, str]:
         return self.provided(kind, name).provenance()
 
+    def provenance_of(self, used: dict[str, str | None]) -> dict[str, dict[str, str]]:
+        """``{kind: {name, distribution, version}}`` of the components a run used (a kind whose
+        name is None or empty was not used); runs and model files record it."""
+        return {kind: self.provenance(kind, name) for kind, name in used.items() if name}
+
     def collisions(self) -> list[tuple[str, str, list[PluginInfo]]]:
         seen: dict[tuple[str, str], list[PluginInfo]] = {}
         for p in self.components:

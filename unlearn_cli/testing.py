@@ -450,6 +450,22 @@ def make_source_context(out_dir: str | Path | None = None, options: dict | None 
                          ask=ask)
 
 
+# --------------------------------------------------------------------------- pytest hooks
+def pytest_report_header(config) -> str:
+    """``gan-unlearn plugins: gan-unlearn-0.1.0, my-plugin-1.0`` in every test run's header, so a
+    failure report says which plugin distributions (after GAN_UNLEARN_LOAD_PLUGINS and
+    GAN_UNLEARN_DISABLE_PLUGINS) were installed."""
+    from unlearn_cli.plugins import build_registry, distribution_rows
+
+    try:
+        rows = distribution_rows(build_registry())
+    except Exception as exc:  # a header must never stop the tests
+        return f"gan-unlearn plugins: could not be listed ({type(exc).__name__}: {exc})"
+    listed = ", ".join(f"{r['distribution']}-{r['version']}" + ("" if r["status"] == "ok" else " (failed)")
+                       for r in rows)
+    return f"gan-unlearn plugins: {listed or 'none'}"
+
+
 # --------------------------------------------------------------------------- pytest fixtures
 @pytest.fixture
 def gan_unlearn_registry():

@@ -22,6 +22,7 @@ def info(
         "stage": header.stage, "parent_sha256": header.parent_sha256,
         "tool_version": header.tool_version, "config": header.config, "params": header.params,
         "parameter_counts": header.parameter_counts(), "extra": header.extra,
+        "plugins": header.plugins,
     }
     if json_output:
         print_json(data)
@@ -41,6 +42,9 @@ def info(
     table.add_row("config", json.dumps(header.config, sort_keys=True))
     if header.params:
         table.add_row("params", json.dumps(header.params, sort_keys=True))
+    for kind, made_by in header.plugins.items():  # which plugin versions made the file
+        table.add_row(f"plugin {kind}", f"{made_by.get('name')} ({made_by.get('distribution') or '?'} "
+                                        f"{made_by.get('version') or '?'})")
     for key, value in header.extra.items():
         table.add_row(key, value)
     Console().print(table)

@@ -34,6 +34,7 @@ class GanBundle:
     path: str = ""
     warnings: list[str] = field(default_factory=list)
     source_format: str = ""  # the plugin's name for a foreign file's format; "" for our files
+    made_by: dict = field(default_factory=dict)  # the gan plugin's {name, distribution, version}
 
     def parts(self) -> dict[str, dict]:
         return model_parts(self.G, self.G_ema, self.D)
@@ -41,7 +42,8 @@ class GanBundle:
     def save(self, path, stage: str, parent_sha256: str = "", params: dict | None = None,
              extra: dict | None = None) -> str:
         return save_model(path, self.parts(), gan=self.gan, config=self.config, stage=stage,
-                          parent_sha256=parent_sha256, params=params, extra=extra)
+                          parent_sha256=parent_sha256, params=params, extra=extra,
+                          plugins={"gan": self.made_by} if self.made_by else None)
 
 
 def model_parts(G: nn.Module, G_ema: nn.Module, D: nn.Module | None) -> dict[str, dict]:
@@ -134,10 +136,11 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
     if is_model_file(path):
         model = load_model_file(path)
         name = model.header.gan
-        if gan_name and gan_name != name:
+        if gan_name and gan_name.rpartition(":")[2] != name:  # (--gan may be DIST:NAME)
             raise UnlearnError(f"{path} holds a '{name}' model, not '{gan_name}'; "
                                f"drop --gan or pass --gan {name}")
-        plugin = registry.load("gan", name)
+        provided = registry.provided("gan", gan_name or _recorded_gan(registry, model.header))
+        plugin = provided.spec.load()
         config = _plugin_call(plugin.validate_config, name, path, model.header.config)
         parts, digest, warnings, source_format = model.parts, model.sha256, [], ""
         if "G" not in parts and "G_ema" not in parts:
@@ -146,8 +149,8 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
             warnings.append("no discriminator in file: the method needs one; a freshly initialised "
                             "discriminator will be warmed up on generated samples")
     else:
-        name = gan_name or "stylegan2"
-        plugin = registry.load("gan", name)
+        provided = registry.provided("gan", gan_name or "stylegan2")
+        name, plugin = provided.spec.name, provided.spec.load()
         if not _plugin_call(plugin.can_import, name, path, path):
             if path.suffix == ".safetensors":
                 read_header(path)  # says what it is: a .safetensors file, but not ours
@@ -175,12 +178,22 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
         D = None
     bundle = GanBundle(plugin, name, config, G.to(device), G_ema.to(device),
                        D.to(device) if D is not None else None, digest, str(path), warnings,
-                       source_format)
+                       source_format, made_by=provided.provenance())
     bundle.G_ema.eval().requires_grad_(False)
     from unlearn_cli.engine.seams import check_generator
 
-    check_generator(bundle.G_ema, registry.label("gan", name), device)  # a first batch
+    check_generator(bundle.G_ema, provided.label(), device)  # a first batch
     return bundle
+
+
+def _recorded_gan(registry, header) -> str:
+    """The gan a file names, qualified by the distribution the file recorded when that one is
+    installed (so a file stays loadable when another distribution offers the same name)."""
+    dist = (header.plugins.get("gan") or {}).get("distribution")
+    if dist and any(p.kind == "gan" and p.spec.name == header.gan and p.plugin.dist == dist
+                    for p in registry.components):
+        return f"{dist}:{header.gan}"
+    return header.gan
 
 
 def fresh_discriminator(bundle: GanBundle, device: str) -> nn.Module:

@@ -41,6 +41,8 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     classifier: Any = None
+    #: {kind: {name, distribution, version}} of the components used: in metrics, manifest, files
+    plugins: dict[str, dict] = field(default_factory=dict)
 
     @property
     def log_path(self) -> Path:
@@ -135,7 +137,8 @@ def _save(job: Job, out: stages.StageOutput, path: Path, stage: str, params: dic
     from unlearn_cli.io.modelfile import save_model
 
     return save_model(path, model_parts(out.G, out.G_ema, out.D), gan=job.bundle.gan, config=job.bundle.config, stage=stage,
-                      parent_sha256=job.bundle.sha256, params=params, extra=extra)
+                      parent_sha256=job.bundle.sha256, params=params, extra=extra,
+                      plugins=job.plugins)
 
 
 def load_classifier(config: RunConfig, device: torch.device, required: bool,
@@ -157,6 +160,16 @@ def load_classifier(config: RunConfig, device: torch.device, required: bool,
     if shape is not None:  # a first batch shaped like the GAN's images
         seams.check_classifier(classifier, who, *shape, device)
     return classifier
+
+
+def components_used(config: RunConfig, bundle: GanBundle, mode: str) -> dict[str, dict]:
+    """Which distribution and version provided each component of this run (provenance)."""
+    used = get_registry().provenance_of({
+        "source": config.source, "classifier": config.classifier,
+        "method": config.method if mode == "run" else None,
+        "repulsion": config.repulsion if mode != "adapt" else None,
+    })
+    return {"gan": bundle.made_by or get_registry().provenance("gan", bundle.gan), **used}
 
 
 def validate_plugins(config: RunConfig) -> None:
@@ -343,7 +356,7 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     torch.manual_seed(config.seed + 1)
     D = ensure_discriminator(bundle, samples.positives, config, device, show_progress)
     job = Job(config, bundle, D, samples, device, out_dir, show_progress, timings,
-              classifier=classifier)
+              classifier=classifier, plugins=components_used(config, bundle, mode))
     if mode == "adapt":
         job.adapt_models()
     elif mode == "unlearn":
@@ -358,7 +371,7 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
                "negatives": len(samples.negatives), "positives": len(samples.positives),
                "positives_note": samples.positives_note, "source_stats": samples.stats,
                "outputs": {k: v for k, v in job.outputs.items() if k != "unlearned_G_ema"},
-               "pretrained_sha256": bundle.sha256}
+               "pretrained_sha256": bundle.sha256, "plugins": job.plugins}
     if classifier is not None and "unlearned_G_ema" in job.outputs:
         from unlearn_cli.metrics.evaluate import evaluate_pair
 
@@ -380,5 +393,5 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     if distributed.is_main():  # report.md, report.html and their PNGs (docs/evaluation.md)
         from unlearn_cli.metrics.report import write_run_report
         write_run_report(out_dir, metrics, bundle.G_ema, job.outputs.get("unlearned_G_ema"), config, device)
-    write_manifest(out_dir)
+    write_manifest(out_dir, job.plugins)
     return metrics

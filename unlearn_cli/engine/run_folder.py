@@ -54,11 +54,13 @@ def remove_run_folder(out_dir: Path, new_folders: list[Path]) -> None:
             break
 
 
-def write_manifest(out_dir: Path) -> None:
-    """manifest.json: sha256 and size of every file in the run folder (resume state excluded)."""
+def write_manifest(out_dir: Path, plugins: dict | None = None) -> None:
+    """manifest.json: sha256 and size of every file in the run folder (resume state excluded),
+    and ``plugins``: {kind: {name, distribution, version}} of the components that made them."""
     files = {}
     for path in sorted(out_dir.rglob("*")):
         rel = path.relative_to(out_dir).as_posix()
         if path.is_file() and rel != "manifest.json" and not rel.startswith("resume/"):
             files[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-    write_text(out_dir / "manifest.json", json.dumps({"files": files}, indent=2, sort_keys=True))
+    write_text(out_dir / "manifest.json",
+               json.dumps({"files": files, "plugins": plugins or {}}, indent=2, sort_keys=True))

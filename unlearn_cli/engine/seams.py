@@ -20,9 +20,10 @@ import torch
 
 from unlearn_cli.errors import UnlearnError
 
-#: GANs without a final tanh overshoot [-1, 1] a little (the bundled StyleGAN2 reaches about
-#: +-1.8); values beyond this bound mean another convention, e.g. 0..255 pixel values.
-IMAGE_BOUND = 4.0
+#: GANs without a final tanh overshoot [-1, 1] (the bundled StyleGAN2 reaches about +-1.8, a
+#: randomly initialised one +-5); values beyond this bound mean another convention (0..255 pixel
+#: values) or no output bound at all.
+IMAGE_BOUND = 16.0
 #: distances at which a repulsion is probed before a run: d is 1 when unlearning starts
 REPULSION_PROBES = (0.0, 0.5, 1.0, 2.0, 4.0)
 PROBS_TOLERANCE = 1e-3

@@ -61,7 +61,9 @@ def _train_in(config: TrainConfig, plugin, arch: dict, device, out_dir: Path, sh
     started = time.perf_counter()
 
     def save(path: Path, stage: str) -> str:
-        return save_model(path, model_parts(G, G_ema, D), gan=config.gan, config=arch, stage=stage,
+        made_by = get_registry().provided("gan", config.gan)  # (--gan may be DIST:NAME)
+        return save_model(path, model_parts(G, G_ema, D), gan=made_by.spec.name, config=arch,
+                          stage=stage, plugins={"gan": made_by.provenance()},
                           params={"data": config.data, "iters": config.iters, "seed": config.seed,
                                   **config.train.model_dump()})
 

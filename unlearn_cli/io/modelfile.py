@@ -48,6 +48,8 @@ class ModelHeader:
     tool_version: str
     shapes: dict[str, list[int]] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
+    #: {kind: {name, distribution, version}} of the plugin components that made the file
+    plugins: dict[str, dict] = field(default_factory=dict)
 
     def parameter_counts(self) -> dict[str, int]:
         counts = {part: 0 for part in PARTS}
@@ -132,20 +134,30 @@ def read_header(path: str | os.PathLike) -> ModelHeader:
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise UnlearnError(f"{path} has corrupt metadata ({exc}); re-create the file") from exc
     known = {"format", "format_version", "gan", "config", "stage", "parent_sha256", "params",
-             "tool_version"}
+             "tool_version", "plugins"}
+    try:
+        plugins = json.loads(meta.get("plugins", "{}"))
+    except (ValueError, RecursionError):
+        plugins = None
+    if not isinstance(plugins, dict):  # provenance only: a damaged record is not worth a refusal
+        plugins = {}
     return ModelHeader(
         path=path, gan=meta.get("gan", ""), config=config, stage=meta.get("stage", ""),
         parent_sha256=meta.get("parent_sha256", ""), params=params,
         tool_version=meta.get("tool_version", ""),
         shapes={k: list(v["shape"]) for k, v in entries.items()},
-        extra={k: v for k, v in meta.items() if k not in known},
+        extra={k: v for k, v in meta.items() if k not in known}, plugins=plugins,
     )
 
 
 def save_model(path: str | os.PathLike, parts: dict[str, dict], *, gan: str, config: dict,
                stage: str, parent_sha256: str = "", params: dict | None = None,
-               extra: dict[str, str] | None = None) -> str:
-    """Write ``parts`` ({"G": state_dict, "D": ..., "G_ema": ...}) atomically; return its sha256."""
+               extra: dict[str, str] | None = None, plugins: dict | None = None) -> str:
+    """Write ``parts`` ({"G": state_dict, "D": ..., "G_ema": ...}) atomically; return its sha256.
+
+    ``plugins``: ``{kind: {name, distribution, version}}`` of the components that made the
+    file (a run passes all it used); the gan plugin's is looked up when not given.
+    """
     from unlearn_cli.io.safetensors_writer import write_safetensors
 
     if stage not in STAGES:
@@ -162,9 +174,22 @@ def save_model(path: str | os.PathLike, parts: dict[str, dict], *, gan: str, con
         "parent_sha256": parent_sha256 or "", "params": json.dumps(params or {}, sort_keys=True,
                                                                    default=str),
         "tool_version": __version__, **(extra or {}),
+        "plugins": json.dumps(_with_gan_provenance(plugins, gan), sort_keys=True),
     }
     write_with(path, lambda tmp: write_safetensors(tmp, tensors, metadata))
     return sha256_file(path)
+
+
+def _with_gan_provenance(plugins: dict | None, gan: str) -> dict:
+    record = dict(plugins or {})
+    if "gan" not in record:
+        from unlearn_cli.plugins import get_registry
+
+        try:
+            record["gan"] = get_registry().provenance("gan", gan)
+        except UnlearnError:  # a gan no installed plugin offers (tests, conversions): unknown
+            record["gan"] = {"name": gan, "distribution": "", "version": ""}
+    return record
 
 
 @dataclass
