@@ -749,3 +749,74 @@ def test_a_plugin_breaking_its_contract_is_named_in_one_line(world, tmp_path, se
     assert "internal error" not in line and "fix the plugin or report it to its authors" in line
     assert not out.exists()
     _documented(fragment.split(" (seam-fakes 9.9) ")[1].split("[")[0].split(";")[0])
+
+
+# --------------------------------------------------------------------------- export (issue 17)
+@pytest.fixture(scope="module")
+def export_world(tmp_path_factory) -> Path:
+    """Small StyleGAN2 model files: a plain one, and one with conv_clamp (rosinality has none)."""
+    from unlearn_cli_plugins.stylegan2.plugin import PLUGIN as SG2
+
+    root = tmp_path_factory.mktemp("export")
+    for name, extra in (("sg2", {}), ("sg2-clamp", {"conv_clamp": 256})):
+        cfg = SG2.validate_config(small_config(resolution=8, **extra))
+        torch.manual_seed(0)
+        G, D = SG2.build(cfg)
+        save_model(root / f"{name}.safetensors", {"G": G.state_dict(), "G_ema": G.state_dict(),
+                                                  "D": D.state_dict()},
+                   gan="stylegan2", config=cfg, stage="unlearned")
+    return root
+
+
+def _export(model, out, *options):
+    return lambda w, e, o: ["export", model(w, e), out(o), *options]
+
+
+_SG2 = lambda w, e: e / "sg2.safetensors"  # noqa: E731
+EXPORT_CASES = [
+    ("no-exporter", _export(lambda w, e: w.ckpt, lambda o: o / "x.pt", "--format", "rosinality"),
+     "gan plugin has no exporter", 1),
+    ("unknown-format", _export(_SG2, lambda o: o / "x.pt", "--format", "onnx"),
+     "unknown export format 'onnx'; the 'stylegan2' plugin writes: ", 1),
+    ("names-with-a-torch-format", _export(_SG2, lambda o: o / "x.pt", "--format", "rosinality",
+                                          "--names", "nvidia"),
+     "--names is for --format safetensors", 1),
+    ("unknown-names", _export(_SG2, lambda o: o / "x.safetensors", "--format", "safetensors",
+                              "--names", "keras"), "--names keras: the 'stylegan2' plugin writes", 1),
+    ("auto-for-our-file", _export(_SG2, lambda o: o / "x.pt", "--format", "auto"),
+     "export format 'auto' means a foreign input's own format", 1),
+    ("inexpressible-config", _export(lambda w, e: e / "sg2-clamp.safetensors", lambda o: o / "x.pt",
+                                     "--format", "rosinality"),
+     "cannot export to rosinality: rosinality's networks have no conv_clamp", 1),
+    ("out-is-the-input", _export(_SG2, lambda o: None, "--format", "safetensors", "--overwrite"),
+     "is the input model itself; choose another output file", 1),
+    ("out-exists", _export(_SG2, lambda o: None, "--format", "safetensors"),
+     "exists; pass --overwrite to replace it", 1),
+    ("out-is-a-folder", _export(_SG2, lambda o: o, "--format", "rosinality"),
+     "is a folder; pass the name of the file to write", 1),
+    ("out-pkl", _export(_SG2, lambda o: o / "x.pkl", "--format", "nvidia-state-dict"),
+     "writes a torch.save dict of tensors, not a network pickle; name it .pt", 1),
+    ("out-safetensors-for-torch", _export(_SG2, lambda o: o / "x.safetensors", "--format",
+                                          "rosinality"),
+     "writes a torch.save file, not safetensors; name it .pt", 1),
+    ("out-pt-for-safetensors", _export(_SG2, lambda o: o / "x.pt", "--format", "safetensors"),
+     "--format safetensors writes a .safetensors file; name it so", 1),
+    ("no-format", _export(_SG2, lambda o: o / "x.pt"), "Missing option '--format'", 2),
+]
+
+
+@pytest.mark.parametrize("case", EXPORT_CASES, ids=[c[0] for c in EXPORT_CASES])
+def test_export_refusals(world, export_world, tmp_path, case):
+    name, argv, fragment, code = case
+    out_dir = tmp_path / "o"
+    out_dir.mkdir()
+    args = argv(world, export_world, out_dir)
+    if args[2] is None:  # the output is an existing file: the input itself, or the other model
+        args[2] = args[1] if name == "out-is-the-input" else export_world / "sg2-clamp.safetensors"
+    before = (_snapshot(world.root), _snapshot(export_world),
+              (export_world / "sg2-clamp.safetensors").read_bytes())
+    check_one_error(_invoke(*args), code, fragment)
+    assert (_snapshot(world.root), _snapshot(export_world),
+            (export_world / "sg2-clamp.safetensors").read_bytes()) == before
+    assert list(out_dir.iterdir()) == [] and _temp_files(tmp_path) == []
+    _documented(fragment)
