@@ -820,3 +820,72 @@ def test_export_refusals(world, export_world, tmp_path, case):
             (export_world / "sg2-clamp.safetensors").read_bytes()) == before
     assert list(out_dir.iterdir()) == [] and _temp_files(tmp_path) == []
     _documented(fragment)
+
+
+# --------------------------------------------------------------------------- manual source picks (issue 16)
+def _picks_file(w, name: str, **changes) -> Path:
+    """A picks file for the world's model (seed 0) with ``changes``; text when given ``text``."""
+    import json
+
+    from unlearn_cli.io.atomic import sha256_file
+
+    path = w.root / f"picks-{name}.json"
+    data = {"format": "gan-unlearn-picks", "version": 1, "model": str(w.ckpt),
+            "model_sha256": sha256_file(w.ckpt), "resolution": 8, "channels": 1, "seed": 0,
+            "shown": 32, "picked": [3, 7]}
+    data.update(changes)
+    text = data.pop("text", None)
+    path.write_text(text if text is not None else json.dumps(data))
+    return path
+
+
+def _manual(*extra):
+    return lambda w, out: ["run", "--ckpt", w.ckpt, "--source", "manual", "--out", out, *FAST,
+                           *[e(w) if callable(e) else e for e in extra]]
+
+
+PICK_CASES = [
+    ("no-way-to-ask", _manual(), "the manual source needs picks: look at"),
+    ("pick-file-not-json", _manual("--pick-file", lambda w: _picks_file(w, "a", text="{oops")),
+     "is not valid JSON"),
+    ("pick-file-other-json", _manual("--pick-file", lambda w: _picks_file(w, "b", text='{"a": 1}')),
+     "is JSON but not a gan-unlearn picks file"),
+    ("pick-file-outside", _manual("--pick-file", lambda w: _picks_file(w, "c", picked=[33])),
+     "was picked but only 1-"),
+    ("pick-file-other-seed", _manual("--pick-file", lambda w: _picks_file(w, "d", seed=2)),
+     "the same numbers are other samples; pass --seed 2"),
+    ("pick-file-other-model", _manual("--pick-file", lambda w: _picks_file(w, "e", model="faces.pkl",
+                                                                           model_sha256="ab" * 32)),
+     "holds picks for another model: they were made on 'faces.pkl'"),
+    ("pick-file-none-picked", _manual("--pick-file", lambda w: _picks_file(w, "f", picked=[])),
+     "no sample is picked; pick some with"),
+    ("pick-file-all-picked", _manual("--pick-file", lambda w: _picks_file(w, "g", shown=2, picked=[1, 2])),
+     "samples were picked; leave at least one unpicked"),
+]
+
+
+@pytest.mark.parametrize("case", PICK_CASES, ids=[c[0] for c in PICK_CASES])
+def test_manual_source_refusals(world, tmp_path, case):
+    name, argv, fragment = case
+    out = tmp_path / "out"
+    args = argv(world, out)
+    before = _snapshot(world.root)
+    check_one_error(_invoke(*args), 1, fragment)
+    assert _snapshot(world.root) == before
+    if name == "no-way-to-ask":  # the folder stays: its numbered grid is what to pick from
+        assert (out / "manual_grid.png").is_file()
+    else:  # refused before anything was written
+        assert not out.exists()
+    _documented(fragment)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (lambda w: ["--out", w.root / "notes.txt"], "exists and is not a picks file; choose another path"),
+    (lambda w: ["--out", w.root / "p.json", "--port", "70000"], "--port must be 0-65535"),
+])
+def test_pick_command_refusals(world, args, fragment):
+    notes = world.root / "notes.txt"
+    notes.write_text("my notes\n")
+    check_one_error(_invoke("pick", world.ckpt, "--device", "cpu", *args(world)), 1, fragment)
+    assert notes.read_text() == "my notes\n" and not (world.root / "p.json").exists()
+    _documented(fragment)

@@ -34,16 +34,18 @@ def collect(context: SourceContext) -> SampleSets:
     seed = common.seed_of(context)
     stream = SampleStream(context, seed)
     ui = _ui(context)
-    given = _given_picks(context, min(candidates, common.GRID_MAX), seed)
+    first = min(candidates, common.GRID_MAX)
+    given = _given_picks(context, first, seed)  # refused before anything is written
+    # the numbered grid first, whichever way the picks come: a stopped run keeps its folder
+    grid = stream.first(first)
+    path = save_grid(common.preview(grid), Path(context.out_dir) / "manual_grid.png", numbers=True)
+    common.info(f"numbered grid of {first} samples: {path}")
     stats: dict = {}
     if given is None and ui == "browser":
         given = _browser_picks(context, stream, seed, candidates, stats)
-    shown = given[0] if given else min(candidates, common.GRID_MAX)
-    grid = stream.first(shown)
-    path = save_grid(common.preview(grid[:common.GRID_MAX]), Path(context.out_dir) / "manual_grid.png",
-                     numbers=True)
-    common.info(f"numbered grid of {min(shown, common.GRID_MAX)} samples: {path}")
-    picked = given[1] if given else _ask(context, shown, path)
+    shown, picked = given if given else (first, _ask(context, first, path))
+    if shown != first:  # the page showed more samples, or a picks file says so
+        grid = stream.first(shown)
 
     chosen = torch.zeros(shown, dtype=torch.bool)
     chosen[[i - 1 for i in picked]] = True

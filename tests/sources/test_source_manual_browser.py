@@ -11,7 +11,7 @@ import torch
 
 from unlearn_cli.api import UnlearnError
 from unlearn_cli.plugins import get_registry
-from unlearn_cli_plugins.sources import pick_server
+from unlearn_cli_plugins.sources import common, pick_server
 
 from source_fakes import FakeGenerator
 
@@ -78,7 +78,7 @@ def test_more_samples_then_reload_from_the_picks_file(collect, make_context, mon
                                    out_dir=tmp_path / "b"))
     assert browser.stats["shown"] == 96 and browser.stats["picked"] == [2, 70, 95]
     assert browser.positives.shape[0] == 200 - 3  # 93 unpicked shown + 104 more
-    second_block = gen(64, gen.calls[1][1])  # samples 65-128: one block from its own seed
+    second_block = gen(64, common.stream_seed(0, common.STREAM_GRID, 1))  # samples 65-128
     assert torch.equal(browser.negatives[1], second_block[70 - 65])
     reloaded = collect(make_context({"pick_file": str(tmp_path / "b" / "picks.json"), "candidates": 200},
                                     out_dir=tmp_path / "r"))
