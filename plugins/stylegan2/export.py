@@ -107,13 +107,13 @@ def _nvidia_kwargs(cfg: dict, has_d: bool) -> tuple[dict, list[str]]:
                            "lr_multiplier": cfg["mapping_lr_mul"]},
         "synthesis_kwargs": {"channel_base": g_base, "channel_max": g_max,
                              "num_fp16_res": 0, "conv_clamp": clamp}}}
-    if has_d:
-        settings["D_kwargs"] = {
-            "c_dim": 0, "img_resolution": res, "img_channels": cfg["img_channels"],
-            "architecture": "resnet", "channel_base": d_base, "channel_max": d_max,
-            "num_fp16_res": 0, "conv_clamp": clamp,
-            "epilogue_kwargs": {"mbstd_group_size": cfg["mbstd_group_size"],
-                                "mbstd_num_channels": cfg["mbstd_channels"]}}
+    # also without a D: their network pickle loader wants one, so the user builds a fresh one
+    settings["D_kwargs"] = {
+        "c_dim": 0, "img_resolution": res, "img_channels": cfg["img_channels"],
+        "architecture": "resnet", "channel_base": d_base, "channel_max": d_max,
+        "num_fp16_res": 0, "conv_clamp": clamp,
+        "epilogue_kwargs": {"mbstd_group_size": cfg["mbstd_group_size"],
+                            "mbstd_num_channels": cfg["mbstd_channels"]}}
     return settings, notes
 
 

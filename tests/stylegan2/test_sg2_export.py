@@ -96,7 +96,8 @@ def test_generator_only_model_exports_without_d(tmp_path):
     parts = _random_parts(cfg, with_d=False)
     out = PLUGIN.export(parts, cfg, "rosinality")
     assert set(out.entries) == {"g", "g_ema", "latent_avg"}
-    assert set(PLUGIN.export(parts, cfg, "nvidia").entries) == {"G", "G_ema"}
+    nvidia = PLUGIN.export(parts, cfg, "nvidia")
+    assert set(nvidia.entries) == {"G", "G_ema"} and "D_kwargs" in nvidia.settings  # a fresh D
 
 
 @pytest.mark.parametrize("change, message", [
