@@ -889,3 +889,22 @@ def test_pick_command_refusals(world, args, fragment):
     check_one_error(_invoke("pick", world.ckpt, "--device", "cpu", *args(world)), 1, fragment)
     assert notes.read_text() == "my notes\n" and not (world.root / "p.json").exists()
     _documented(fragment)
+
+
+@pytest.mark.parametrize("mode, model, export, fragment", [
+    ("run", lambda w, e: w.ckpt, "rosinality", "gan plugin has no exporter"),
+    ("run", lambda w, e: e / "sg2.safetensors", "auto",
+     "export format 'auto' means a foreign input's own format"),
+    ("run", lambda w, e: e / "sg2-clamp.safetensors", "rosinality",
+     "cannot export to rosinality: rosinality's networks have no conv_clamp"),
+    ("adapt", lambda w, e: e / "sg2.safetensors", "rosinality", "--export is for run and unlearn"),
+], ids=["no-exporter", "auto-for-our-file", "inexpressible", "adapt"])
+def test_run_export_refused_before_any_work(world, export_world, tmp_path, mode, model, export,
+                                            fragment):
+    out = tmp_path / "out"
+    result = _invoke(mode, "--ckpt", model(world, export_world), "--neg", world.neg, "--out", out,
+                     "--export", export, *FAST)
+    check_one_error(result, 1, fragment)
+    assert "negatives:" not in result.output  # refused before collecting samples or training
+    assert not out.exists()
+    _documented(fragment)

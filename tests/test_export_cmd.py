@@ -113,3 +113,37 @@ def test_export_as_a_real_process(sg2_file, tmp_path):
                           "--format", "rosinality"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
         f"error: {out} exists; pass --overwrite to replace it"]
+
+
+FAST = ["--adapt-iters", "4", "--unlearn-iters", "4", "--candidates", "32", "--eval-samples", "40",
+        "--batch", "4", "--quiet", "--device", "cpu"]
+
+
+def test_run_exports_a_foreign_input_to_its_own_format(tmp_path):
+    """`run --export auto` on a rosinality .pt: the run folder's unlearned.pt is the unlearned
+    model (the same file `export` makes from unlearned.safetensors), recorded in metrics.json."""
+    import json
+
+    from engine_helpers import negative_folder
+    from unlearn_cli_plugins.stylegan2.plugin import PLUGIN, save_rosinality
+    from unlearn_cli_plugins.stylegan2.rosinality import load_torch_file
+
+    cfg = PLUGIN.validate_config({"resolution": 8, "img_channels": 1, "z_dim": 8, "w_dim": 8,
+                                  "mapping_layers": 2, "channel_base": 64, "channel_max": 8})
+    torch.manual_seed(0)
+    G, D = PLUGIN.build(cfg)
+    ckpt, out = tmp_path / "rosi.pt", tmp_path / "run"
+    save_rosinality(ckpt, cfg, G.state_dict(), G.state_dict(), D.state_dict())
+    result = _cli("run", "--ckpt", ckpt, "--neg", negative_folder(tmp_path / "neg"), "--out", out,
+                  "--export", "auto", *FAST)
+    assert "exported unlearned.pt: rosinality" in result.output
+    from_run = torch.load(out / "unlearned.pt", weights_only=True)
+    assert set(from_run) == {"g", "g_ema", "d", "latent_avg"}
+    _cli("export", out / "unlearned.safetensors", tmp_path / "by-hand.pt", "--format", "rosinality")
+    by_hand = torch.load(tmp_path / "by-hand.pt", weights_only=True)
+    for part in ("g", "g_ema", "d"):
+        assert all(torch.equal(from_run[part][k], v) for k, v in by_hand[part].items()), part
+    assert not all(torch.equal(from_run["g_ema"][k], v)   # it is the unlearned model, not the input
+                   for k, v in load_torch_file(ckpt)["g_ema"].items())
+    entry = json.loads((out / "metrics.json").read_text())["outputs"]["export"]
+    assert entry["file"] == "unlearned.pt" and entry["format"] == "rosinality"

@@ -104,6 +104,9 @@ class RunConfig(StrictModel):
     seed: int = 0
     out: Optional[str] = None
     overwrite: bool = False
+    # also write the unlearned model for other tools: a gan plugin's export format, safetensors,
+    # or auto (a foreign input's own format); docs/formats.md "Export"
+    export: Optional[str] = None
 
 
 def _describe(error: ValidationError) -> str:

@@ -52,6 +52,7 @@ def _make(mode: str):
         plugin_option: Optional[List[str]] = typer.Option(None, help="KEY=VALUE for a plugin from another package (repeatable); it reads options['plugin_options'].", rich_help_panel=_M),
         out: Optional[str] = typer.Option(None, help="Run folder (default: runs/run-TIMESTAMP)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Allow a non-empty --out."),
+        export: Optional[str] = typer.Option(None, help="Also write the unlearned model for other tools: rosinality, nvidia-state-dict, safetensors, or auto (a .pt/.pkl input's own format); see `gan-unlearn export`."),
         resume: Optional[Path] = typer.Option(None, help="Continue an interrupted run in this folder (its saved options)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     ) -> None:

@@ -170,3 +170,33 @@ def export_model(model: str, out: Path, fmt: str, naming: str | None = None,
     check_output(out, fmt, [existing_checkpoint(model)], overwrite)
     bundle = load_gan(model)
     return export_bundle(bundle, plan_export(bundle, fmt, naming), out)
+
+
+# ---- `run --export`: planned before any training, written after the unlearned model ----------
+def plan_run_export(config, bundle, mode: str, out_dir: Path) -> ExportPlan | None:
+    """Everything that can refuse an export, checked right after the model is loaded: the format,
+    the plugin's own refusal of this model (a dry run on the pre-trained weights: the unlearned
+    model has the same architecture), and the output's name."""
+    fmt = getattr(config, "export", None)
+    if not fmt:
+        return None
+    if mode == "adapt":
+        raise UnlearnError("--export is for run and unlearn: adapt writes no unlearned model to "
+                           "export; export an unlearned file later with `gan-unlearn export`")
+    plan = plan_export(bundle, fmt)
+    exported(bundle, plan)
+    check_output(out_dir / plan.filename(), plan.format, [Path(bundle.path)], overwrite=True)
+    return plan
+
+
+def export_run(out_dir: Path, plan: ExportPlan, echo) -> dict:
+    """Export the run folder's unlearned.safetensors beside it; returns its metrics entry."""
+    from unlearn_cli.engine.models import load_gan
+
+    bundle = load_gan(str(out_dir / "unlearned.safetensors"))
+    done = export_bundle(bundle, plan, out_dir / plan.filename())
+    for note in done.notes:
+        echo(f"note: {note}")
+    echo(f"exported {done.path.name}: {plan.format} ({plan.naming} names)")
+    return {"file": done.path.name, "format": plan.format, "names": plan.naming,
+            "sha256": done.sha256, **({"settings": done.settings} if done.settings else {})}

@@ -348,6 +348,9 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     for warning in bundle.warnings:
         if distributed.is_main():
             sys.stderr.write(f"warning: {warning}\n")
+    from unlearn_cli.engine.export import export_run, plan_run_export
+
+    export_plan = plan_run_export(config, bundle, mode, out_dir)  # refused now, not after training
     classifier = load_classifier(config, device, required=config.source == "classifier",
                                  shape=(bundle.G_ema.img_channels, bundle.G_ema.img_resolution))
     samples = collect_samples(config, bundle, classifier, device, out_dir, ask)
@@ -367,6 +370,8 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         get_registry().load("method", config.method)(job)
         if "unlearned" not in job.outputs:
             raise UnlearnError(f"method '{config.method}' produced no unlearned model")
+    if export_plan is not None and distributed.is_main():  # `--export`: docs/formats.md
+        job.outputs["export"] = export_run(out_dir, export_plan, echo)
     metrics = {"method": config.method if mode == "run" else mode, "out_dir": str(out_dir),
                "negatives": len(samples.negatives), "positives": len(samples.positives),
                "positives_note": samples.positives_note, "source_stats": samples.stats,
