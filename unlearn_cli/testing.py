@@ -156,6 +156,7 @@ def check_gan_plugin(plugin: Any, config: dict | None = None, *, batch: int = 2,
     _check_extras(plugin, G, z, batch, images.shape)
     _check_round_trip(plugin, config, G, D, z, images, logits)
     _check_can_import(plugin)
+    _check_export(plugin, config, G, D)
 
 
 def _build(plugin, config):
@@ -299,6 +300,42 @@ def _check_can_import(plugin):
         _fail(f"can_import(a text file) must return False, got {answer!r}")
 
 
+def _check_export(plugin, config, G, D):
+    """Only for plugins that declare ``export_formats``: each naming gives an ExportedModel of
+    tensors (or state dicts of tensors) and JSON settings, for models with and without D, or
+    refuses this config with a one-line UnlearnError."""
+    import torch
+
+    from unlearn_cli.api import ExportedModel, UnlearnError
+
+    formats = getattr(plugin, "export_formats", None)
+    if formats is None:
+        return
+    if not isinstance(formats, dict) or not formats or not callable(getattr(plugin, "export", None)):
+        _fail("export_formats must be a non-empty dict {format: naming} and come with export()")
+    if "safetensors" in formats:
+        _fail("'safetensors' is the core's format (any naming, flat); do not declare it")
+    full = {"G": G.state_dict(), "G_ema": G.state_dict(), "D": D.state_dict()}
+    for parts in (full, {k: v for k, v in full.items() if k != "D"}):
+        for naming in dict.fromkeys(formats.values()):
+            try:
+                out = plugin.export(parts, config, naming)
+            except UnlearnError as exc:  # a naming that cannot express this config may say so
+                if "\n" in str(exc) or not str(exc):
+                    _fail(f"export(..., {naming!r}) refused with a message that is not one line")
+                continue
+            if not isinstance(out, ExportedModel) or not out.entries:
+                _fail(f"export(..., {naming!r}) must return a non-empty unlearn_cli.api.ExportedModel")
+            for key, value in out.entries.items():
+                tensors = value.values() if isinstance(value, dict) else [value]
+                if not all(isinstance(t, torch.Tensor) for t in tensors):
+                    _fail(f"export(..., {naming!r}): entry {key!r} must be a tensor or a dict of tensors")
+            try:
+                json.dumps(out.settings)
+            except TypeError as exc:
+                _fail(f"export(..., {naming!r}).settings must be JSON values: {exc}")
+
+
 # --------------------------------------------------------------------------- repulsion
 def check_repulsion(factory: Callable, options: dict | None = None,
                     grid: list[float] | None = None) -> None:
@@ -437,6 +474,10 @@ def make_source_context(out_dir: str | Path | None = None, options: dict | None 
         with torch.no_grad():
             return G(z, noise_mode="const")
 
+    def generate_from(z):
+        from unlearn_cli.engine.models import generate_from as core_generate_from
+        return core_generate_from(G, z, "cpu")
+
     pending = list(answers or [])
 
     def ask(prompt: str) -> str:
@@ -447,7 +488,7 @@ def make_source_context(out_dir: str | Path | None = None, options: dict | None 
     opts = {**RunConfig().model_dump(mode="json"), **(options or {})}
     return SourceContext(generate=generate, classifier=classifier, resolution=resolution,
                          channels=channels, options=opts, out_dir=out_dir,
-                         ask=ask)
+                         ask=ask, generate_from=generate_from, z_dim=G.z_dim)
 
 
 # --------------------------------------------------------------------------- pytest hooks
