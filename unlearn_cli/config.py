@@ -75,6 +75,10 @@ class RunConfig(StrictModel):
     max_negatives: int = 128
     pick: Optional[str] = None
     pick_file: Optional[str] = None
+    # manual source: how it asks (auto, browser, terminal) and where its pick page listens
+    ui: str = "auto"
+    host: str = "127.0.0.1"
+    port: Optional[int] = Field(None, ge=0, le=65535)  # None: 8765, else any free port
     # stage 1: adapt
     adapt_iters: int = 300
     adapted_models: int = Field(1, ge=1)
