@@ -846,6 +846,7 @@ def _manual(*extra):
 
 PICK_CASES = [
     ("no-way-to-ask", _manual(), "the manual source needs picks: look at"),
+    ("ui-unknown", _manual("--ui", "web", "--pick", "1"), "--ui must be one of auto, browser, terminal, got 'web'"),
     ("pick-file-not-json", _manual("--pick-file", lambda w: _picks_file(w, "a", text="{oops")),
      "is not valid JSON"),
     ("pick-file-other-json", _manual("--pick-file", lambda w: _picks_file(w, "b", text='{"a": 1}')),
