@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from unlearn_cli.api import UnlearnError
-from unlearn_cli_plugins.classifiers.base import Classifier, finish
+from .base import Classifier, finish
 
 
 class TorchScriptClassifier(Classifier):

@@ -2,13 +2,30 @@
 
 1797 greyscale images of 8x8 pixels (values 0..16), ten classes "0".."9", upsampled bilinearly
 to the resolution asked for. See docs/digits.md. The bundled digits classifiers (classifier
-kinds `digits` and `digits-judge`, registered by the `classifiers` plugin) keep their weights in
-``weights/`` beside this file. Importing this module is cheap: no torch, no scikit-learn.
+kinds `digits` and `digits-judge`, ``classifier.py``) are registered here too, with their
+weights in ``weights/`` beside this file. Importing this module is cheap: no torch, no scikit-learn.
 """
 from unlearn_cli import hookimpl
 from unlearn_cli.api import ComponentSpec
 
 _DATA = "unlearn_cli_plugins.digits.data"
+_CLASSIFIER = "unlearn_cli_plugins.digits.classifier"
+_CLASSES = [str(i) for i in range(10)]
+
+
+@hookimpl
+def register_classifiers():
+    return [
+        ComponentSpec(
+            "digits", "bundled CNN for the handwritten digits 0-9 (16 px, greyscale)", f"{_CLASSIFIER}:load",
+            options={"needs_path": False, "classes": _CLASSES, "resolution": 16, "channels": 1},
+        ),
+        ComponentSpec(
+            "digits-judge", "bundled independent MLP for digits 0-9, a judge for benchmarks",
+            f"{_CLASSIFIER}:load_judge",
+            options={"needs_path": False, "classes": _CLASSES, "resolution": 16, "channels": 1},
+        ),
+    ]
 
 
 @hookimpl

@@ -19,7 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from unlearn_cli_plugins.classifiers.digits import build, save_file
+from unlearn_cli_plugins.digits.classifier import build, save_file
 from unlearn_cli_plugins.digits.data import CLASSES, split
 
 # model preset -> architecture and augmentation (max shift in px, scale range, max rotation deg, max noise std, blur)

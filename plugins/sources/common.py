@@ -179,7 +179,7 @@ def warn(stats: dict, message: str) -> None:
 
 def finish(context: SourceContext, sets: SampleSets) -> SampleSets:
     """Save both sets as grids in the run folder (first GRID_MAX of each) and return the sets."""
-    from unlearn_cli.io.images import save_grid
+    from unlearn_cli.api import save_grid
 
     sets.stats.setdefault("negatives", int(sets.negatives.shape[0]))
     sets.stats.setdefault("positives", int(sets.positives.shape[0]))

@@ -1,21 +1,19 @@
 """The `folder` source: negatives are images on disk; positives are generated samples."""
 from __future__ import annotations
 
-from unlearn_cli.api import SampleSets, SourceContext, UnlearnError
+from unlearn_cli.api import SampleSets, SourceContext, UnlearnError, read_images
 
 from . import common
 
 
 def collect(context: SourceContext) -> SampleSets:
-    from unlearn_cli.io.images import read_image_folder
-
     folder = context.options.get("neg")
     if not folder:
         raise UnlearnError("the folder source needs --neg DIR, a folder of images of what to forget")
     candidates = common.int_option(context, "candidates", 2000)
     seed = common.seed_of(context)
-    negatives = read_image_folder(folder, context.resolution, context.channels, min_count=1,
-                                  what="--neg folder")
+    negatives = read_images(folder, context.resolution, context.channels, min_count=1,
+                            what="--neg folder")
     stats = {"folder": str(folder), "negatives": int(negatives.shape[0]), "tried": candidates}
     if negatives.shape[0] < common.FEW_NEGATIVES:
         common.warn(stats, f"only {negatives.shape[0]} negative image(s) in '{folder}'; "

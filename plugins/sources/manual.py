@@ -26,7 +26,7 @@ ATTEMPTS = 3
 
 
 def collect(context: SourceContext) -> SampleSets:
-    from unlearn_cli.io.images import save_grid
+    from unlearn_cli.api import save_grid
 
     if context.out_dir is None:
         raise UnlearnError("the manual source needs an output folder for its grid: pass --out DIR")

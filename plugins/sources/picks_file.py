@@ -53,7 +53,7 @@ def _sha256_if_file(ckpt: str) -> str | None:
     path = Path(ckpt)
     if ckpt.startswith("bundled:") or not path.is_file():
         return None
-    from unlearn_cli.io.atomic import sha256_file
+    from unlearn_cli.api import sha256_file
 
     return sha256_file(path)
 
@@ -71,7 +71,7 @@ class Picks:
         return json.dumps(data, indent=1) + "\n"
 
     def save(self, path: str | Path) -> None:
-        from unlearn_cli.io.atomic import write_text
+        from unlearn_cli.api import write_text
 
         write_text(path, self.to_json())
 

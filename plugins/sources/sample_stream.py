@@ -51,7 +51,7 @@ class SampleStream:
         if number not in self._thumbnails:
             from PIL import Image
 
-            from unlearn_cli.io.images import to_uint8
+            from unlearn_cli.api import to_uint8
 
             index = (number - 1) // self.block
             cells = to_uint8(common.preview(self._block(index)))

@@ -4,7 +4,8 @@ import torch
 
 from unlearn_cli.api import UnlearnError
 from unlearn_cli.plugins import get_registry
-from unlearn_cli_plugins.classifiers import base, digits
+from unlearn_cli_plugins.classifiers import base
+from unlearn_cli_plugins.digits import classifier as digits
 from unlearn_cli_plugins.digits.data import split
 
 

@@ -1,7 +1,7 @@
 """The training script: runs, writes a loadable file, is deterministic for a seed."""
 from safetensors.torch import load_file as read_tensors
 
-from unlearn_cli_plugins.classifiers.digits import load_file
+from unlearn_cli_plugins.digits.classifier import load_file
 from unlearn_cli_plugins.digits import train_classifier
 
 

@@ -29,6 +29,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
                 "(.ci/run does) to test the pick page in a real browser", allow_module_level=True)
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install '.[test]'")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -93,8 +94,13 @@ def _picked_on_page(driver):
 
 
 def _wait_counter(driver, picked):
-    WebDriverWait(driver, 20).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, "#counter b").text == str(picked))
+    def shows(d):
+        try:  # the page re-renders the counter: an element found a moment ago may be gone
+            return d.find_element(By.CSS_SELECTOR, "#counter b").text == str(picked)
+        except StaleElementReferenceException:
+            return False
+
+    WebDriverWait(driver, 20).until(shows)
 
 
 def _wait_saved(path, picked):

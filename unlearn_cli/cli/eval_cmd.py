@@ -1,6 +1,7 @@
 """`gan-unlearn eval --before A --after B`: the measurements `run` makes, on two model files.
 
-Same code path, latents and defaults as the end of `run` (unlearn_cli.metrics.evaluate), so the
+Same code path, latents and defaults as the end of `run` (unlearn_cli.engine.evaluation, then
+unlearn_cli.metrics.evaluate), so the
 same models, seed and sample count give the same PUL. See docs/evaluation.md.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ def evaluate(
     from unlearn_cli.config import RunConfig
     from unlearn_cli.engine.devices import pick_device
     from unlearn_cli.errors import UnlearnError
-    from unlearn_cli.metrics.evaluate import evaluate_files, recorded_settings
+    from unlearn_cli.engine.evaluation import evaluate_files, recorded_settings
 
     given = {"classifier": classifier, "classifier_path": classifier_path, "target": target,
              "eval_samples": samples, "seed": seed, "reference": reference}

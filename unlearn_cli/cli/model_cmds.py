@@ -58,9 +58,12 @@ def sample(
     G = load_gan(model, gan, str(dev)).G_ema
     z = _read_latents(latents, G.z_dim) if latents else make_latents(n, G.z_dim, seed)
     torch.manual_seed(seed)  # for noise_mode random
+    from unlearn_cli.engine.memory import generation_batch
+
+    batch = generation_batch(G, dev, cap=64)
     with torch.no_grad():
-        images = torch.cat([G(z[i:i + 64].to(dev), truncation_psi=truncation, noise_mode=noise_mode).cpu()
-                            for i in range(0, len(z), 64)])
+        images = torch.cat([G(z[i:i + batch].to(dev), truncation_psi=truncation, noise_mode=noise_mode).cpu()
+                            for i in range(0, len(z), batch)])
     if tensors is not None:
         from unlearn_cli.io.atomic import write_with
         from unlearn_cli.io.safetensors_writer import write_safetensors

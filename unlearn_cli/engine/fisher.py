@@ -12,9 +12,28 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 
+def fisher_chunk(G: nn.Module, D: nn.Module, params: dict, most: int = 8) -> int:
+    """Samples per vmap pass: each holds a full set of G's gradients and one image's graph."""
+    from unlearn_cli.engine.memory import SAFETY, training_cost, workset_bytes
+
+    device = z_device(G)
+    per_sample = sum(p.numel() * p.element_size() for p in params.values())
+    per_sample += training_cost(G, D, device).per_image
+    return int(max(1, min(most, workset_bytes(device) / SAFETY // per_sample)))
+
+
+def z_device(G: nn.Module) -> torch.device:
+    first = next(iter(G.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 def diagonal_fisher(G: nn.Module, D: nn.Module, z: torch.Tensor,
-                    names: list[str] | None = None, chunk: int = 8) -> dict[str, torch.Tensor]:
-    """Per-parameter Fisher of D(G(z)) w.r.t. G's parameters ``names`` (all by default)."""
+                    names: list[str] | None = None, chunk: int | None = None) -> dict[str, torch.Tensor]:
+    """Per-parameter Fisher of D(G(z)) w.r.t. G's parameters ``names`` (all by default).
+
+    ``chunk`` samples go through one vmap pass; by default as many as fit in the working set
+    (at most 8), so a full-width 256 px model does not hold 8 sets of gradients at once.
+    """
     params = {k: v.detach() for k, v in G.named_parameters() if names is None or k in names}
     buffers = {k: v.detach() for k, v in G.named_buffers()}
     D_frozen = D.requires_grad_(False)
@@ -24,6 +43,8 @@ def diagonal_fisher(G: nn.Module, D: nn.Module, z: torch.Tensor,
         return D_frozen(img).sum()
 
     total = {k: torch.zeros_like(v) for k, v in params.items()}
+    if chunk is None:
+        chunk = fisher_chunk(G, D, params)
     try:
         per_sample = vmap(grad(score), in_dims=(None, 0), randomness="different")
         for i in range(0, len(z), chunk):

@@ -21,6 +21,7 @@ from torch import nn
 
 from unlearn_cli.config import TrainOptions
 from unlearn_cli.engine import distributed, resume
+from unlearn_cli.engine.sample_store import as_float
 from unlearn_cli.errors import UnlearnError
 
 
@@ -109,7 +110,8 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
             stage.G.requires_grad_(False)
             stage.D.requires_grad_(True)
             z = torch.randn(batch, stage.G.z_dim, device=device, generator=rng)
-            real = stage.real_images[torch.randint(n_real, (batch,), device=device, generator=rng)]
+            # sample sets of large images are kept as uint8 (engine/sample_store.py)
+            real = as_float(stage.real_images[torch.randint(n_real, (batch,), device=device, generator=rng)])
             do_r1 = o.r1_gamma > 0 and o.r1_interval > 0 and step % o.r1_interval == 0
             with autocast:
                 fake = _generate(stage, z)

@@ -209,9 +209,15 @@ def clone(module: nn.Module, trainable: bool = True) -> nn.Module:
 
 
 @torch.no_grad()
-def generate(G: nn.Module, n: int, seed: int, device: str, batch: int = 256,
+def generate(G: nn.Module, n: int, seed: int, device: str, batch: int | None = None,
              truncation_psi: float = 1.0, noise_mode: str = "const") -> torch.Tensor:
-    """n images from G for fixed latents (seeded on the CPU, so any device gives the same z)."""
+    """n images from G for fixed latents (seeded on the CPU, so any device gives the same z).
+
+    Batches hold as many images as fit in the working set (engine/memory.py), at most 256.
+    """
+    if batch is None:
+        from unlearn_cli.engine.memory import generation_batch
+        batch = generation_batch(G, device, cap=256)
     z = latents(n, G.z_dim, seed).to(device)
     return torch.cat([G(z[i:i + batch], truncation_psi=truncation_psi, noise_mode=noise_mode)
                       for i in range(0, n, batch)])
@@ -220,3 +226,16 @@ def generate(G: nn.Module, n: int, seed: int, device: str, batch: int = 256,
 def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(n, z_dim, generator=gen)
+
+
+@torch.no_grad()
+def generate_from(G: nn.Module, z, device: str, batch: int = 256, truncation_psi: float = 1.0,
+                  noise_mode: str = "const", who: str = "a source") -> torch.Tensor:
+    """Images from G for given latents z [n, z_dim] (what SourceContext.generate_from does)."""
+    if not torch.is_tensor(z) or z.dim() != 2 or z.shape[1] != G.z_dim or not z.is_floating_point():
+        shape = list(z.shape) if torch.is_tensor(z) else type(z).__name__
+        raise UnlearnError(f"{who} asked for images of latents shaped {shape}; generate_from(z) "
+                           f"takes a float tensor [n, {G.z_dim}] (context.latents(n, seed) makes one)")
+    z = z.float()
+    return torch.cat([G(z[i:i + batch].to(device), truncation_psi=truncation_psi,
+                        noise_mode=noise_mode) for i in range(0, len(z), batch)])

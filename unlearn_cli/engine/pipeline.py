@@ -232,13 +232,17 @@ def collect_samples(config: RunConfig, bundle: GanBundle, classifier, device: to
 
 
 def _standard(samples: SampleSets) -> SampleSets:
-    """Fresh float32 tensors with standard strides, however the source or file made them.
+    """Fresh tensors with standard strides (float32, or uint8 for large images), however the
+    source or file made them.
 
     A [N, 1, H, W] tensor made by a permute can look channels-last to conv, which then rounds
     differently; a resumed run (reading the saved file) must compute exactly what the first did.
     """
-    samples.negatives = samples.negatives.float().clone(memory_format=torch.contiguous_format)
-    samples.positives = samples.positives.float().clone(memory_format=torch.contiguous_format)
+    from unlearn_cli.engine.sample_store import compact
+
+    # large images are kept as uint8 (engine/sample_store.py): memory does not grow with them
+    samples.negatives = compact(samples.negatives)
+    samples.positives = compact(samples.positives)
     return samples
 
 
@@ -251,9 +255,15 @@ def _collect(config: RunConfig, bundle: GanBundle, classifier, device: torch.dev
     def gen(n: int, seed: int) -> torch.Tensor:
         return generate(G, n, seed, str(device))
 
+    def gen_from(z: torch.Tensor) -> torch.Tensor:
+        from unlearn_cli.engine.models import generate_from
+
+        return generate_from(G, z, str(device), who=who)
+
     context = SourceContext(generate=gen, classifier=classifier, resolution=G.img_resolution,
                             channels=G.img_channels, options=config.model_dump(mode="json"),
-                            out_dir=out_dir, ask=ask, device=str(device))
+                            out_dir=out_dir, ask=ask, device=str(device),
+                            generate_from=gen_from, z_dim=G.z_dim)
     with seams.calling(who, "collect(context)"):
         samples = source(context)
     seams.check_sample_sets(samples, who, G.img_channels, G.img_resolution)
@@ -397,6 +407,7 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=str))
     if distributed.is_main():  # report.md, report.html and their PNGs (docs/evaluation.md)
         from unlearn_cli.metrics.report import write_run_report
-        write_run_report(out_dir, metrics, bundle.G_ema, job.outputs.get("unlearned_G_ema"), config, device)
+        write_run_report(out_dir, metrics, bundle.G_ema, job.outputs.get("unlearned_G_ema"), config,
+                         device, classifier=classifier)  # the classifier is loaded once per run
     write_manifest(out_dir, job.plugins)
     return metrics

@@ -105,14 +105,30 @@ def read_image_folder(path: str | os.PathLike, resolution: int, channels: int, m
     problem) for a missing folder, a folder without images, an unreadable file, or fewer than
     ``min_count`` images.
     """
-    import torch
-
     _check_target(resolution, channels, background)
     files = find_images(path, what)
     if len(files) < min_count:
         raise UnlearnError(
             f"{what} '{path}' holds {len(files)} image(s), at least {min_count} are needed; add more images"
         )
+    return read_image_files(files, resolution, channels, background, what)
+
+
+def read_image_files(files: Sequence[str | os.PathLike], resolution: int, channels: int,
+                     background: str = "black", what: str = "image list"):
+    """The given image files, in the given order, converted as a folder's are (see the module
+    docstring): a float32 tensor [N, channels, resolution, resolution] in [-1, 1]. A missing or
+    unreadable file is a one-line UnlearnError naming it."""
+    import torch
+
+    _check_target(resolution, channels, background)
+    files = [Path(f) for f in files]
+    if not files:
+        raise UnlearnError(f"{what}: no image files given; name at least one")
+    for file in files:
+        if not file.is_file():
+            raise UnlearnError(f"{what}: image file '{file}' does not exist (or is not a file); "
+                               f"check the path")
     batch = np.empty((len(files), resolution, resolution, channels), dtype=np.uint8)
     for i, file in enumerate(files):
         batch[i] = read_image(file, resolution, channels, background)

@@ -235,13 +235,10 @@ def write_report(out_dir, metrics: dict, G_before, G_after, config, device, clas
     """Write the PNGs, report.md and report.html into out_dir; returns the HTML's path.
 
     ``settings``: the options of `gan-unlearn eval`, shown instead of a run config the folder lacks.
+    ``classifier``: the one the run or eval loaded (loaded once, passed in; None: no framing).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if classifier is None and getattr(config, "classifier", None):
-        from unlearn_cli.engine.pipeline import load_classifier
-
-        classifier = load_classifier(config, device, required=False)
     figures = {}
     if G_after is not None:
         figures["samples"] = _sample_grids(out_dir, G_before, G_after, config, device, classifier)
@@ -258,11 +255,12 @@ def write_report(out_dir, metrics: dict, G_before, G_after, config, device, clas
     return html_path
 
 
-def write_run_report(out_dir, metrics: dict, G_before, G_after, config, device) -> None:
+def write_run_report(out_dir, metrics: dict, G_before, G_after, config, device,
+                     classifier=None) -> None:
     """For the end of `run`: the models and metrics.json are saved already, so a failing report
     is a warning, not a failed run."""
     try:
-        write_report(out_dir, metrics, G_before, G_after, config, device)
+        write_report(out_dir, metrics, G_before, G_after, config, device, classifier=classifier)
     except Exception as exc:  # noqa: BLE001 - reported, never hidden
         if os.environ.get("GAN_UNLEARN_DEBUG", "") not in ("", "0"):
             raise

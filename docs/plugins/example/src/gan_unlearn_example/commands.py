@@ -13,11 +13,10 @@ def repulsion_table(
     """Print loss(d) of repulsion variants for d from 0 to --d-max (d = 1 when unlearning starts)."""
     import torch
 
-    from unlearn_cli.plugins import get_registry
+    from unlearn_cli.api import component_names, load_component
 
-    registry = get_registry()
-    names = names or registry.names("repulsion")
-    losses = {name: registry.load("repulsion", name)(alpha=alpha, eps=eps) for name in names}
+    names = names or component_names("repulsion")
+    losses = {name: load_component("repulsion", name)(alpha=alpha, eps=eps) for name in names}
     typer.echo("d".rjust(6) + "".join(name.rjust(12) for name in names))
     for d in torch.linspace(0, d_max, 7):
         values = [float(fn(d)) + 0.0 for fn in losses.values()]  # + 0.0 turns -0 into 0

@@ -7,8 +7,7 @@ Options read from the run: neg, max_negatives, candidates, seed.
 import torch
 import torch.nn.functional as F
 
-from unlearn_cli.api import SampleSets, SourceContext, UnlearnError
-from unlearn_cli.io.images import read_image_folder
+from unlearn_cli.api import SampleSets, SourceContext, UnlearnError, read_images
 
 
 def augment(image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -27,7 +26,7 @@ def collect(context: SourceContext) -> SampleSets:
     folder = context.options.get("neg")
     if not folder:
         raise UnlearnError("the augmented source needs --neg DIR, a folder of images of what to forget")
-    originals = read_image_folder(folder, context.resolution, context.channels, what="--neg folder")
+    originals = read_images(folder, context.resolution, context.channels, what="--neg folder")
     wanted = max(int(context.options.get("max_negatives") or 32), len(originals))
     seed = int(context.options.get("seed") or 0)
     gen = torch.Generator().manual_seed(seed)

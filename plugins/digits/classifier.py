@@ -1,5 +1,6 @@
 """The bundled digits classifiers (kinds `digits` and `digits-judge`) and their file format.
 
+Registered by this (the digits) plugin beside the data and the weights they were trained on.
 Two independent models, trained by ``python -m unlearn_cli_plugins.digits.train_classifier`` on
 the digits train split at 16 px, greyscale (docs/digits.md has the recipes and accuracies):
 
@@ -25,7 +26,8 @@ import torch
 from torch import nn
 
 from unlearn_cli.api import UnlearnError
-from unlearn_cli_plugins.classifiers.base import Classifier, finish
+from unlearn_cli.api import ClassifierBase as Classifier
+from unlearn_cli.api import finish_classifier as finish
 
 FORMAT = "gan-unlearn-classifier"
 FORMAT_VERSION = "1"
@@ -134,7 +136,7 @@ def load_file(path: str | os.PathLike, device: str | torch.device = "cpu") -> Cl
 
 def bundled_path(kind: str = "digits") -> Path:
     """Where the weights of a bundled classifier (``digits`` or ``digits-judge``) are installed."""
-    return Path(str(resources.files("unlearn_cli_plugins.digits") / "weights" / BUNDLED[kind]))
+    return Path(str(resources.files(__package__) / "weights" / BUNDLED[kind]))
 
 
 def load(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Classifier:
