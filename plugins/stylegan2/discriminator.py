@@ -17,7 +17,10 @@ from .layers import SQRT_HALF, EqualConv2d, EqualLinear
 
 
 class DiscriminatorBlock(nn.Module):
-    """Residual block: (conv3x3, conv3x3 down) + (1x1 down skip), summed times sqrt(1/2)."""
+    """Residual block: (conv3x3, conv3x3 down) + (1x1 down skip), summed times sqrt(1/2).
+
+    ``conv_clamp`` clamps fromrgb, conv0 and conv1 (conv1 at conv_clamp * sqrt(1/2), after its
+    gain), never the skip branch, exactly as NVIDIA's DiscriminatorBlock."""
 
     def __init__(self, in_ch: int, out_ch: int, img_channels: int, first: bool, conv_clamp):
         super().__init__()
@@ -27,8 +30,10 @@ class DiscriminatorBlock(nn.Module):
         # both branches carry the residual gain sqrt(1/2) (folded into their weights)
         self.conv1 = EqualConv2d(in_ch, out_ch, 3, down=True, conv_clamp=conv_clamp,
                                  gain=SQRT_HALF)
+        # the skip layer is never clamped: NVIDIA's has no conv_clamp (a clamp there moves the
+        # logits of their pickles whose clamp bites, issue 19.14)
         self.skip = EqualConv2d(in_ch, out_ch, 1, bias=False, activate=False, down=True,
-                                conv_clamp=conv_clamp, gain=SQRT_HALF)
+                                gain=SQRT_HALF)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if hasattr(self, "fromrgb"):
