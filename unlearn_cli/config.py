@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from unlearn_cli.errors import UnlearnError
 
 T = TypeVar("T", bound=BaseModel)
+MAX_INT = 2**31 - 1  # every integer option (seeds, counts, iterations) is at most this
+MAX_SAMPLES = 1_000_000  # --candidates, --eval-samples: each sample is held in memory
+MAX_BATCH = 65536
 
 
 class StrictModel(BaseModel):
@@ -35,6 +38,9 @@ class StrictModel(BaseModel):
     def _finite(cls, value: Any, info) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("must be a finite number")
+        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_INT:
+            # a count or seed past this is a typo, and torch/numpy overflow on it (issue 19.23)
+            raise ValueError(f"must be at most {MAX_INT}")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             raise ValueError("must not be negative")
         return value
@@ -43,7 +49,7 @@ class StrictModel(BaseModel):
 class TrainOptions(StrictModel):
     """The adversarial loop's options, shared by adapt, unlearn and train."""
 
-    batch: int = Field(16, ge=1)
+    batch: int = Field(16, ge=1, le=MAX_BATCH)
     lr: float = 0.002
     beta1: float = Field(0.0, lt=1)
     beta2: float = Field(0.99, lt=1)
@@ -69,7 +75,7 @@ class RunConfig(StrictModel):
     classifier_path: Optional[str] = None
     target: str = "8"
     threshold: float = Field(0.9, gt=0, le=1)
-    candidates: int = Field(2000, ge=1)  # samples generated to look for negatives / positives
+    candidates: int = Field(2000, ge=1, le=MAX_SAMPLES)  # samples generated to look for negatives / positives
     # most confident flagged samples kept; 128 (nearly every flagged sample of 2000 candidates on
     # the bundled default) beat 32 on every seed: the adapted model sees more kinds of the feature
     max_negatives: int = 128
@@ -96,7 +102,7 @@ class RunConfig(StrictModel):
     # extrapolation baseline (method "extrapolation")
     extrapolation_strength: float = 0.5  # g = -strength in theta_G + g (theta_N - theta_G)
     # evaluation
-    eval_samples: int = Field(2000, ge=2)
+    eval_samples: int = Field(2000, ge=2, le=MAX_SAMPLES)
     reference: Optional[str] = None  # real images for FID: a dataset plugin name or a folder
     # options of components from other packages (a source or method we do not ship): the core
     # keeps them, unchecked, for the plugin to read (`--plugin-option KEY=VALUE`, docs/plugins)
@@ -118,33 +124,26 @@ def _describe(error: ValidationError) -> str:
     key = ".".join(str(p) for p in first["loc"]) or "config"
     if first["type"] == "extra_forbidden":
         return f"unknown config key '{key}'"
-    value = first.get("input")
+    value = _quote(first.get("input"))
     if first["loc"][0] == "plugin_options" and len(first["loc"]) > 2:  # the loc ends in a union member
-        return f"config key 'plugin_options.{first['loc'][1]}': must be a number, text or true/false (got {value!r})"
-    return f"config key '{key}': {first['msg'].lower()} (got {value!r})"
+        return f"config key 'plugin_options.{first['loc'][1]}': must be a number, text or true/false (got {value})"
+    return f"config key '{key}': {first['msg'].lower()} (got {value})"
+
+
+def _quote(value: Any) -> str:
+    """A bounded repr: an error message never prints a huge (or alias-expanded) value."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict, short.maxstring, short.maxother = 3, 6, 6, 60, 60
+    return short.repr(value)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
+    """A YAML config file as a dict; see config_yaml.py for the limits on what is read."""
+    from unlearn_cli.config_yaml import load_config_yaml
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UnlearnError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UnlearnError(f"cannot read config file {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise UnlearnError(f"config file {path} is not valid YAML{where}; fix the syntax") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UnlearnError(f"config file {path} must hold a mapping of option: value")
-    return data
+    return load_config_yaml(path)
 
 
 def resolve(model: type[T], config_file: str | Path | None = None,

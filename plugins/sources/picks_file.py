@@ -123,12 +123,27 @@ def parse(text: str, where: str) -> Picks:
 
 
 def read(path: str | Path, where: str) -> str:
+    """The picks file's text. Only a regular file is opened (a FIFO would block the run, a
+    device such as /dev/zero never ends), and at most MAX_BYTES of it is read."""
+    import stat
+
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_BYTES:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            what = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a folder"
+                    if stat.S_ISDIR(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+            raise UnlearnError(f"{where} is {what}, not a regular file; pass a file")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
             raise UnlearnError(f"{where} is larger than {MAX_BYTES >> 20} MB; a picks file is a "
                                f"list of numbers: check the path")
-        return path.read_text(encoding="utf-8", errors="replace")
+        return data.decode("utf-8", errors="replace")
+    except PermissionError:
+        raise UnlearnError(f"{where}: permission denied; make it readable (chmod u+r) "
+                           f"or pass another file") from None
     except OSError as exc:
         raise UnlearnError(f"cannot read {where}: {exc.strerror or exc}") from exc
 
