@@ -45,31 +45,50 @@ def guarded(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except UnlearnError as exc:
-            if debug_enabled():
-                raise
-            raise error_exit(str(exc), getattr(exc, "exit_code", 1)) from None
-        except BrokenPipeError:  # `gan-unlearn ... | head`: the reader left, nothing to report
-            import os
+        # Ctrl-C and SIGTERM alike, for every command (engine/interrupts.py): temporary files
+        # are removed, a training step is never cut in half
+        from unlearn_cli.engine import interrupts
 
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(0) from None
-        except KeyboardInterrupt:
-            if debug_enabled():
-                raise
-            raise error_exit("interrupted", 130) from None
-        except Exception as exc:  # a bug: still one line, the traceback on request
-            if debug_enabled():
-                raise
-            raise error_exit(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug "
-                             f"for the traceback and report it)") from None
+        with interrupts.handling():
+            result = _guarded_call(fn, args, kwargs)
+            if interrupts.pending() is not None:  # a signal something swallowed: still honoured
+                raise error_exit("interrupted", 130)
+            return result
 
     return wrapper
+
+
+def _guarded_call(fn: Callable, args, kwargs):
+    from unlearn_cli.engine import interrupts
+
+    try:
+        return fn(*args, **kwargs)
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except UnlearnError as exc:
+        if debug_enabled():
+            raise
+        if interrupts.pending() is not None and getattr(exc, "exit_code", 1) != 130:
+            # the signal surfaced as some loader's error: never blame a good file
+            raise error_exit("interrupted", 130) from None
+        raise error_exit(str(exc), getattr(exc, "exit_code", 1)) from None
+    except BrokenPipeError:  # `gan-unlearn ... | head`: the reader left, nothing to report
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    except KeyboardInterrupt:
+        if debug_enabled():
+            raise
+        raise error_exit("interrupted", 130) from None
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if debug_enabled():
+            raise
+        if interrupts.pending() is not None:
+            raise error_exit("interrupted", 130) from None
+        raise error_exit(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug "
+                         f"for the traceback and report it)") from None
 
 
 def print_json(data) -> None:

@@ -5,8 +5,6 @@ flags that are not given leave the file's value or the default in place.
 """
 from __future__ import annotations
 
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
@@ -86,9 +84,9 @@ def _make(mode: str):
             options = load_resume_config(resume)
         else:
             options = resolve(RunConfig, config, flags)
-        with sigterm_as_interrupt():
-            metrics = run(options, show_progress=not quiet, mode=mode, adapted_files=adapted or [],
-                          ask=_terminal_prompt(), resume_dir=resume)
+        # (Ctrl-C and SIGTERM are handled for every command: cli/common.py, engine/interrupts.py)
+        metrics = run(options, show_progress=not quiet, mode=mode, adapted_files=adapted or [],
+                      ask=_terminal_prompt(), resume_dir=resume)
         from unlearn_cli.cli.summary import print_summary
 
         print_summary(metrics)
@@ -107,24 +105,16 @@ def _terminal_prompt():
 
     if not sys.stdin.isatty():
         return None
-    return lambda prompt: typer.prompt(prompt, prompt_suffix="")
 
+    def ask(prompt: str) -> str:
+        try:
+            return typer.prompt(prompt, prompt_suffix="")
+        except typer.Abort:  # end of input: end the prompt's line, so the error has its own
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            raise
 
-@contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM (a scheduler stopping the job) is handled like Ctrl-C: checkpoint, then stop."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (e.g. some test runners): nothing to install
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return ask
 
 
 run = _make("run")

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearn_cli.config import TrainOptions
-from unlearn_cli.engine import distributed, resume
+from unlearn_cli.engine import distributed, interrupts, resume
 from unlearn_cli.engine.sample_store import as_float
 from unlearn_cli.errors import UnlearnError
 
@@ -53,6 +53,7 @@ class Stage:
     precision: str = "fp32"
     # (weight, make(batch, rng) -> images): more samples D must call fake, besides G's own
     extra_fakes: tuple[float, Callable] | None = None
+    resume_hint: str = "--resume RUN_FOLDER"  # how the user continues (train has its own)
 
 
 def _generate(stage: Stage, z: torch.Tensor) -> torch.Tensor:
@@ -93,17 +94,25 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
     elif state.step == 0:
         for module in (stage.G, stage.D, stage.G_ema):
             distributed.broadcast_module(module)
+    main = distributed.is_main()
+    if stage.log_path is not None and main:  # a killed run's lines past the checkpoint go
+        resume.truncate_log(stage.log_path, stage.name, state.step)
     stop_at = _test_interrupt_step(stage.name)
+    signal_at = _test_signal_step(stage.name)
     n_real, batch = len(stage.real_images), o.batch
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=stage.precision == "bf16")
     sums: dict[str, torch.Tensor] = {}
     count, started = 0, time.perf_counter()
-    main = distributed.is_main()
-    log = open(stage.log_path, "a") if stage.log_path and main else None
+    log = _open_log(stage.log_path) if stage.log_path and main else None
     progress = _progress(stage, state.step) if main else None
     sync_check = _sync_check(device)
+    # a signal only sets a flag here; the loop stops between steps (engine/interrupts.py)
+    deferring = interrupts.deferred()
+    deferring.__enter__()
     try:
         while state.step < stage.steps:
+            if interrupts.pending() is not None:
+                raise KeyboardInterrupt
             step = state.step
             sync_check(True)
             # ---- discriminator step
@@ -135,6 +144,8 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
             d_loss.backward()
             distributed.average_gradients(list(stage.D.parameters()))
             d_opt.step()
+            if signal_at is not None and step == signal_at[0]:  # tests: a real signal mid-step
+                os.kill(os.getpid(), signal_at[1])
             # ---- generator step
             stage.G.requires_grad_(True)
             stage.D.requires_grad_(False)
@@ -170,14 +181,13 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
                 _check_finite(record, stage, kept)
                 state.history.append(record)
                 if log:
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
+                    _append(log, stage.log_path, json.dumps(record) + "\n")
                 if progress is not None:
                     progress.update(state.step, record)
                 sums, count, started = {}, 0, time.perf_counter()
             if (stage.resume_path and o.checkpoint_every
                     and state.step % o.checkpoint_every == 0 and state.step < stage.steps):
-                _check_parameters(stage, state.step, kept)  # every rank: their parameters agree
+                _check_parameters(stage, state.step, kept, (g_opt, d_opt))  # every rank agrees
                 if main:
                     resume.save_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
                     kept = state.step
@@ -186,10 +196,14 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
     except KeyboardInterrupt:
         if stage.resume_path is None or not main:
             raise
-        _check_parameters(stage, state.step, kept)  # never overwrite a good checkpoint with NaN
+        # never overwrite a good checkpoint with NaN
+        _check_parameters(stage, state.step, kept, (g_opt, d_opt))
         resume.save_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
-        raise StageInterrupted(stage.name, state.step, stage.steps) from None
+        raise StageInterrupted(stage.name, state.step, stage.steps, stage.resume_hint) from None
+    except OSError as exc:  # the disk filled up (the log, a checkpoint): say where; keep the rest
+        raise DiskFull(exc, stage, kept) from None
     finally:
+        deferring.__exit__(None, None, None)
         sync_check(False)
         if log:
             log.close()
@@ -203,10 +217,44 @@ class StageInterrupted(UnlearnError):
     """Ctrl-C or SIGTERM during a stage: its checkpoint was saved; `--resume` continues."""
 
     exit_code = 130
+    keep_run_folder = True
 
-    def __init__(self, stage: str, step: int, total: int):
+    def __init__(self, stage: str, step: int, total: int, hint: str = "--resume RUN_FOLDER"):
         super().__init__(f"interrupted during {stage} at step {step} of {total}; its checkpoint "
-                         f"was saved: continue with --resume RUN_FOLDER")
+                         f"was saved: continue with {hint}")
+
+
+class DiskFull(UnlearnError):
+    """A write failed during a stage (no space, quota, read-only): the run folder stays, with the
+    last checkpoint and the finished stages, so `--resume` continues once space is freed."""
+
+    keep_run_folder = True
+
+    def __init__(self, exc: OSError, stage: Stage, kept: int | None):
+        where = exc.filename or stage.log_path or stage.resume_path
+        saved = (f"the checkpoint of step {kept} and finished stages are kept"
+                 if kept is not None else "finished stages are kept")
+        super().__init__(f"could not write {where}: {exc.strerror or exc}; {saved}: free space, "
+                         f"then continue with {stage.resume_hint}")
+
+
+def _open_log(path: Path):
+    try:
+        return open(path, "a")
+    except OSError as exc:
+        raise UnlearnError(f"could not write {path}: {exc.strerror or exc}; check free space and "
+                           f"permissions") from None
+
+
+def _append(log, path: Path, line: str) -> None:
+    try:
+        log.write(line)
+        log.flush()
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
+
 
 
 def _sync_check(device: torch.device) -> Callable[[bool], None]:
@@ -226,6 +274,17 @@ def _test_interrupt_step(stage_name: str) -> int | None:
     return int(step) if name == stage_name and step.isdigit() else None
 
 
+def _test_signal_step(stage_name: str) -> tuple[int, int] | None:
+    """Tests send the process a real signal in the middle of a step (between the D and the G
+    update, the worst moment): GAN_UNLEARN_TEST_SIGNAL=STAGE:STEP:TERM|INT."""
+    import signal
+
+    parts = os.environ.get("GAN_UNLEARN_TEST_SIGNAL", "").rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != stage_name or not parts[1].isdigit():
+        return None
+    return int(parts[1]), {"TERM": signal.SIGTERM, "INT": signal.SIGINT}[parts[2]]
+
+
 def _check_finite(record: dict, stage: Stage, kept: int | None = None) -> None:
     bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
     if bad:
@@ -233,11 +292,16 @@ def _check_finite(record: dict, stage: Stage, kept: int | None = None) -> None:
 
 
 @torch.no_grad()
-def _check_parameters(stage: Stage, step: int, kept: int | None) -> None:
-    """Before a checkpoint is written: G and D must be finite (one host sync, rare)."""
+def _check_parameters(stage: Stage, step: int, kept: int | None, optimizers=()) -> None:
+    """Before a checkpoint is written: G, D and the optimisers' moments must be finite (one host
+    sync, rare). An infinite exp_avg_sq with finite weights would diverge again on resume."""
     params = [p for module in (stage.G, stage.D) for p in module.parameters()]
     if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
         raise UnlearnError(_diverged(stage, "the parameters", step, kept))
+    moments = [v for opt in optimizers for slots in opt.state.values()
+               for v in slots.values() if torch.is_tensor(v) and v.is_floating_point()]
+    if moments and not bool(torch.stack([torch.isfinite(v).all() for v in moments]).all()):
+        raise UnlearnError(_diverged(stage, "the optimiser's moments", step, kept))
 
 
 def _diverged(stage: Stage, what: str, step: int, kept: int | None) -> str:
