@@ -336,7 +336,7 @@ def test_catalogue(world, tmp_path, case):
 @pytest.mark.parametrize("name, fragment", [
     ("corrupt.safetensors", "not a valid .safetensors file"),
     ("empty.safetensors", "not a valid .safetensors file (file is shorter than a safetensors header)"),
-    ("rosi.pt", "not a valid .safetensors file"),
+    ("corrupt.pt", "is neither a gan-unlearn model nor a checkpoint the 'stylegan2' plugin can read"),
     ("absent.safetensors", "model file not found"),
 ])
 def test_info_on_bad_files(world, name, fragment):

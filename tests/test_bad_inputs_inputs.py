@@ -99,3 +99,70 @@ def test_huge_numbers_are_refused_before_any_work(files, tmp_path, flag, value, 
     check_one_error(_run(files, tmp_path / "out", flag, value), 1, fragment)
     assert time.monotonic() - start < 30 and not (tmp_path / "out").exists()
     _documented(fragment)
+
+
+# --------------------------------------------------------------------------- info, escaping
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory):
+    """A rosinality .pt and an NVIDIA .pkl of one small StyleGAN2, and a model whose metadata
+    holds rich markup, terminal escapes and a bidi override."""
+    sys.path.insert(0, str(Path(__file__).parent / "stylegan2"))
+    from sg2_helpers import nvidia_pickle, randomise, small_config
+    from unlearn_cli.io.modelfile import save_model
+    from unlearn_cli_plugins.stylegan2.plugin import PLUGIN as SG2, save_rosinality
+
+    root = tmp_path_factory.mktemp("foreign19")
+    cfg = SG2.validate_config(small_config(resolution=8, img_channels=1))
+    G, D = SG2.build(cfg)
+    g, d = randomise(G).state_dict(), randomise(D, 1).state_dict()
+    save_rosinality(root / "rosi.pt", cfg, g, g, d)
+    mp = pytest.MonkeyPatch()
+    try:
+        (root / "nv.pkl").write_bytes(nvidia_pickle(mp, cfg, g, d))
+    finally:
+        mp.undo()
+    save_model(root / "evil.safetensors", {"G": g, "G_ema": g, "D": d}, gan="stylegan2",
+               config=cfg, stage="pretrained",
+               extra={"note[/]": "[/] [bold]x\x1b]0;pwned\x07\x1b[31mred", "bidi": "abc\u202edef"})
+    return root, sum(t.numel() for t in g.values()), sum(t.numel() for t in d.values())
+
+
+@pytest.mark.parametrize("name, fmt", [("rosi.pt", "rosinality-pt"), ("nv.pkl", "nvidia-pkl")])
+def test_info_describes_foreign_checkpoints_without_writing(foreign, name, fmt):
+    import json
+
+    root, g_count, d_count = foreign
+    before = sorted(p.name for p in root.iterdir())
+    result = _invoke("info", root / name, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["kind"] == "foreign checkpoint" and data["format"] == fmt
+    assert data["parameter_counts"] == {"G": g_count, "G_ema": g_count, "D": d_count}
+    assert data["config"]["resolution"] == 8 and data["size_bytes"] == (root / name).stat().st_size
+    table = _invoke("info", root / name)
+    assert table.exit_code == 0 and fmt in table.output and "convert" in table.output
+    assert sorted(p.name for p in root.iterdir()) == before  # nothing written
+
+
+def test_info_escapes_markup_and_terminal_sequences(foreign):
+    root, _, _ = foreign
+    result = _invoke("info", root / "evil.safetensors")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\u202e" not in result.output
+    assert "\\x1b]0;pwned\\x07" in result.output and "\\u202e" in result.output
+    assert "[/] [bold]x" in result.output  # markup shown as text, not applied
+
+
+def test_error_lines_escape_file_names(tmp_path):
+    name = tmp_path / "bad\x1b[31mname\u202e.safetensors"
+    name.write_bytes(b"")
+    line = check_one_error(_invoke("info", name), 1, "not a valid .safetensors file")
+    assert "\x1b" not in line and "\\x1b[31mname\\u202e" in line
+
+
+def test_visible_shows_undecodable_bytes_of_file_names():
+    from unlearn_cli.safe_text import for_rich, visible
+
+    assert visible(os.fsdecode(b"caf\xe9.png")) == "caf\\xe9.png"
+    assert visible("tab\tnew\nline") == "tab\\x09new\\x0aline"
+    assert for_rich("[/]") == "\\[/]"

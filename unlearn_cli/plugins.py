@@ -238,7 +238,9 @@ def _traceback_hint() -> str:
 
 
 def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    from unlearn_cli.safe_text import visible  # a plugin's message is a stranger's text
+
+    print(f"warning: {visible(' '.join(str(message).split()))}", file=sys.stderr)
 
 
 def show_failure_tracebacks(registry: Registry) -> None:

@@ -14,6 +14,7 @@ from typing import Callable
 import typer
 
 from unlearn_cli.errors import UnlearnError
+from unlearn_cli.safe_text import for_rich, visible  # noqa: F401  (commands import them here)
 
 _state = {"debug": False}
 
@@ -27,7 +28,9 @@ def set_debug(value: bool) -> None:
 
 
 def one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """One line, with every control character or escape sequence shown visibly (a file name
+    or a stranger's metadata inside a message must not drive the terminal)."""
+    return visible(" ".join(str(text).split()))
 
 
 def error_exit(message: str, code: int = 1) -> typer.Exit:
