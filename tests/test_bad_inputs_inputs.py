@@ -166,3 +166,157 @@ def test_visible_shows_undecodable_bytes_of_file_names():
     assert visible(os.fsdecode(b"caf\xe9.png")) == "caf\\xe9.png"
     assert visible("tab\tnew\nline") == "tab\\x09new\\x0aline"
     assert for_rich("[/]") == "\\[/]"
+
+
+# --------------------------------------------------------------------------- image folders
+def test_fifos_are_skipped_and_other_formats_read(tmp_path, capsys):
+    from unlearn_cli.io.images import read_image_folder
+
+    folder = negative_folder(tmp_path / "neg", n=2)
+    os.mkfifo(folder / "pipe.png")
+    Image.new("L", (10, 10), 40).save(folder / "scan.tif")
+    Image.new("P", (10, 10), 3).save(folder / "anim.gif")
+    Image.new("RGB", (10, 10), (9, 9, 9)).save(folder / "frame.ppm")
+    (folder / "notes.txt").write_text("not an image")
+    start = time.monotonic()
+    images = read_image_folder(folder, 8, 1, what="--neg folder")
+    assert time.monotonic() - start < 10  # the FIFO was never opened
+    assert images.shape == (5, 1, 8, 8)  # two PNGs, the TIFF, the GIF and the PPM
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1 and warning.startswith("warning: --neg folder")
+    assert "pipe.png (a FIFO (named pipe))" in warning
+    assert "notes.txt (not an image file extension)" in warning
+    _documented("skipped 2 entries that are not image files")
+
+
+def test_a_fifo_named_as_an_image_file_is_refused(tmp_path):
+    from unlearn_cli.api import UnlearnError
+    from unlearn_cli.io.images import read_image_files
+
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(UnlearnError, match="is a FIFO"):
+        read_image_files([tmp_path / "pipe.png"], 8, 1)
+
+
+# --------------------------------------------------------------------------- unreadable files
+def _deny(monkeypatch, target: Path):
+    """os.open of ``target`` fails as for a file without read permission (tests run as root,
+    for whom chmod 000 changes nothing)."""
+    import errno
+
+    import unlearn_cli.io.readable as readable
+
+    real = os.open
+
+    def fake(path, flags, *args, **kwargs):
+        if Path(path) == target:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(readable.os, "open", fake)
+
+
+@pytest.mark.parametrize("name", ["pre.safetensors", "model.pt", "model.pkl"])
+@pytest.mark.parametrize("command", ["info", "sample"])
+def test_permission_denied_is_said_with_the_path(files, tmp_path, monkeypatch, name, command):
+    target = tmp_path / name
+    target.write_bytes((files / "pre.safetensors").read_bytes())
+    if not ROOT_USER:
+        target.chmod(0)
+    _deny(monkeypatch, target)
+    argv = [command, target] + (["--out", tmp_path / "out"] if command == "sample" else [])
+    line = check_one_error(_invoke(*argv), 1, "permission denied; make it readable")
+    assert str(target) in line and not (tmp_path / "out").exists()
+    _documented("permission denied; make it readable")
+
+
+def test_permission_denied_on_a_config_file(files, tmp_path, monkeypatch):
+    config = tmp_path / "run.yaml"
+    config.write_text("seed: 1\n")
+    _deny(monkeypatch, config)
+    line = check_one_error(_run(files, tmp_path / "out", "--config", config), 1,
+                           "permission denied; make it readable")
+    assert str(config) in line
+
+
+def test_permission_denied_on_an_image(tmp_path, monkeypatch):
+    from unlearn_cli.api import UnlearnError
+    from unlearn_cli.io import images
+
+    folder = negative_folder(tmp_path / "neg", n=1)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(images.Image, "open", denied)
+    with pytest.raises(UnlearnError, match="image '.*n0.png': permission denied"):
+        images.read_image_folder(folder, 8, 1)
+
+
+# --------------------------------------------------------------------------- weights
+def _with_config(path: Path, gan: str, config: dict) -> Path:
+    from unlearn_cli.io.modelfile import save_model
+
+    save_model(path, {"G": {"x": torch.zeros(1)}}, gan=gan, config=config, stage="pretrained")
+    return path
+
+
+@pytest.mark.parametrize("gan, config", [
+    ("stylegan2", {"resolution": 1024, "channel_base": 2**40, "channel_max": 2**20}),
+    ("dcgan", {"channels": 100000}),
+])
+def test_tiny_file_asking_for_a_gigantic_network(tmp_path, gan, config):
+    path = _with_config(tmp_path / "giant.safetensors", gan, config)
+    assert path.stat().st_size < 1000
+    start = time.monotonic()
+    line = check_one_error(_invoke("sample", path, "--out", tmp_path / "out"), 1,
+                           "above the limit of 2,000,000,000")
+    assert time.monotonic() - start < 30 and "parameters" in line
+    _documented("above the limit of 2,000,000,000")
+
+
+def test_parameter_limit_and_memory_check_are_overridable(tmp_path, monkeypatch):
+    path = _with_config(tmp_path / "giant.safetensors", "dcgan", {"channels": 100000})
+    monkeypatch.setenv("GAN_UNLEARN_MAX_PARAMS", str(10**13))
+    check_one_error(_invoke("sample", path, "--out", tmp_path / "out"), 1, "of memory is available")
+    _documented("of memory is available; free memory or use a smaller model")
+    monkeypatch.setenv("GAN_UNLEARN_MAX_PARAMS", "lots")
+    check_one_error(_invoke("sample", path, "--out", tmp_path / "out"), 1,
+                    "GAN_UNLEARN_MAX_PARAMS must be a positive whole number")
+    _documented("GAN_UNLEARN_MAX_PARAMS must be a positive whole number")
+
+
+@pytest.mark.parametrize("plugin_name", ["stylegan2", "dcgan"])
+def test_estimates_count_every_tensor_exactly(plugin_name):
+    from unlearn_cli.plugins import get_registry
+
+    plugin = get_registry().load("gan", plugin_name)
+    configs = ([{"resolution": 16, "z_dim": 16, "w_dim": 8, "mapping_layers": 2,
+                 "channel_base": 256, "channel_max": 16, "mbstd_channels": 2, "img_channels": 1},
+                {"resolution": 32, "d_channels": {"4": 8, "8": 8, "16": 4, "32": 4},
+                 "channel_base": 512, "channel_max": 32}]
+               if plugin_name == "stylegan2" else
+               [{"resolution": 8}, {"resolution": 64, "channels": 7, "z_dim": 5, "img_channels": 3}])
+    for config in configs:
+        G, D = plugin.build(config)
+        built = sum(t.numel() for m in (G, D) for t in m.state_dict().values())
+        sizes = plugin.estimate(config)
+        assert sizes["parameters"] == built
+        assert sizes["activation_bytes_per_image"] > 0
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_named_at_load(files, tmp_path, value):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = tmp_path / "bad.safetensors"
+    with safe_open(str(files / "pre.safetensors"), "pt") as handle:
+        meta = handle.metadata()
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    tensors["D.out.weight"][0, 2] = value
+    save_file(tensors, str(path), metadata=meta)
+    line = check_one_error(_run(files, tmp_path / "out", "--ckpt", path), 1,
+                           "holds 1 NaN or infinite value(s)")
+    assert "'D.out.weight'" in line and not (tmp_path / "out").exists()
+    _documented("holds 1 NaN or infinite value(s)")

@@ -65,6 +65,17 @@ class DCGANPlugin:
             raise UnlearnError("dcgan img_channels must be 1 or 3")
         return merged
 
+    def estimate(self, config: dict) -> dict:
+        """Sizes without building: every parameter of G and D exactly; float32 feature maps
+        of one image through G and D (about) for the core's size check before build."""
+        c = self.validate_config(config)
+        ch, z, img, steps = c["channels"], c["z_dim"], c["img_channels"], int(math.log2(c["resolution"])) - 2
+        conv = ch * ch * 9 + ch
+        g = z * ch * 16 + ch * 16 + steps * conv + img * ch * 9 + img
+        d = img * ch * 9 + ch + steps * (ch * ch * 16 + ch) + ch * 16 + 1
+        acts = sum(3 * ch * (4 * 2 ** i) ** 2 for i in range(steps + 1)) * 2
+        return {"parameters": g + d, "activation_bytes_per_image": 4 * acts}
+
     def build(self, config: dict):
         c = self.validate_config(config)
         return Generator(**c), Discriminator(**c)

@@ -117,3 +117,41 @@ def validate_config(config: dict | None) -> dict:
 def num_ws(resolution: int) -> int:
     """How many w vectors the synthesis network takes: 2 * log2(resolution) - 2."""
     return 2 * (resolution.bit_length() - 1) - 2
+
+
+def estimate(config: dict) -> dict:
+    """Sizes of the networks ``config`` asks for, computed without building them (the core
+    refuses a config whose networks would not fit before allocating anything, issue 19.5).
+
+    ``parameters``: every tensor of G and D (parameters and persistent buffers), exactly.
+    ``activation_bytes_per_image``: float32 feature maps one image's forward pass through G and
+    D keeps for a backward pass, about (a few tensors per layer), without batch overhead.
+    """
+    cfg = validate_config(config)
+    res, img, w = cfg["resolution"], cfg["img_channels"], cfg["w_dim"]
+    ch = {int(k): v for k, v in cfg["channels"].items()}
+    dch = {int(k): v for k, v in cfg["d_channels"].items()}
+    layers = cfg["mapping_layers"]
+    g = cfg["z_dim"] * w + w + (layers - 1) * (w * w + w) + w      # mapping, w_avg
+    g += ch[4] * 16                                                  # const
+
+    def modconv(i, o, r):  # affine, weight, bias, noise_strength, noise_const
+        return w * i + i + o * i * 9 + o + 1 + r * r
+
+    def torgb(i):
+        return w * i + i + img * i + img
+
+    acts = 0
+    for r in resolutions(res):
+        c, prev = ch[r], ch[max(r // 2, 4)]
+        g += (modconv(prev, c, r) if r > 4 else 0) + modconv(c, c, r) + torgb(c)
+        acts += (2 if r > 4 else 1) * 4 * c * r * r + 2 * img * r * r
+    d = img * dch[res] + dch[res]                                    # fromrgb
+    for r in [r for r in resolutions(res) if r > 4]:
+        c, half = dch[r], dch[r // 2]
+        d += c * c * 9 + c + half * c * 9 + half + half * c          # conv0, conv1, skip
+        acts += 4 * c * r * r + 3 * half * (r // 2) ** 2
+    c4, mb = dch[4], cfg["mbstd_channels"]
+    d += (c4 + mb) * c4 * 9 + c4 + c4 * 16 * c4 + c4 + c4 + 1        # epilogue conv, fc, out
+    acts += 4 * (c4 + mb) * 16
+    return {"parameters": g + d, "activation_bytes_per_image": 4 * acts}

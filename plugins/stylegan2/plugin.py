@@ -13,7 +13,7 @@ from pathlib import Path
 
 from unlearn_cli.api import UnlearnError
 
-from .config import default_config, validate_config
+from .config import default_config, estimate, validate_config
 
 #: pickle prefix of a legacy (pre-1.6, non-zip) torch.save file: protocol 2 + the magic number
 LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
@@ -61,6 +61,10 @@ class StyleGAN2Plugin:
 
     def validate_config(self, config: dict) -> dict:
         return validate_config(config)
+
+    def estimate(self, config: dict) -> dict:
+        """Parameter count and activation bytes per image, without building (config.py)."""
+        return estimate(config)
 
     def build(self, config: dict):
         from .discriminator import Discriminator

@@ -14,7 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from unlearn_cli.engine.model_checks import check_finite, check_model_size
 from unlearn_cli.errors import UnlearnError
+from unlearn_cli.io.readable import check_readable
 from unlearn_cli.io.modelfile import (FORMAT_NAME, load_model_file, read_header, read_raw_header,
                                      save_model)
 from unlearn_cli.plugins import get_registry
@@ -130,6 +132,7 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
     path = existing_checkpoint(ckpt)
     if path.is_dir():
         raise UnlearnError(f"checkpoint {path} is a folder; pass a model file")
+    check_readable(path, "checkpoint")  # a FIFO, a device, permission denied: said as such
     if path.stat().st_size == 0:
         raise UnlearnError(f"checkpoint {path} is empty (0 bytes); re-download or re-create it")
     registry = get_registry()
@@ -167,6 +170,8 @@ def load_gan(ckpt: str, gan_name: str | None = None, device: str = "cpu") -> Gan
 
         digest, warnings = sha256_file(path), list(imported.warnings)
         source_format = imported.source_format
+    check_model_size(plugin, name, config, path)  # before anything is allocated
+    check_finite(parts, path)
     G, D = _plugin_call(plugin.build, name, path, config)
     _load_state(G, parts.get("G") or parts["G_ema"], "generator", path)
     G_ema = copy.deepcopy(G)

@@ -1,6 +1,8 @@
 """Image folders in, PNG grids out.
 
-Reading (``read_image_folder``): every file with an image extension under a folder, recursively,
+Reading (``read_image_folder``): every regular file with the extension of a format Pillow reads
+(PNG, JPEG, WebP, BMP, TIFF, GIF, PPM, TGA, ...; not EPS, whose decoder runs Ghostscript) under a
+folder, recursively,
 in sorted order of its relative path; hidden files and folders (name starting with ".", e.g. the
 ``._x.png`` files macOS leaves on copied drives) are skipped. Each image is
 
@@ -10,6 +12,8 @@ in sorted order of its relative path; hidden files and folders (name starting wi
    scaled from their full 0..65535 range; palette, CMYK and other modes go through RGB,
 3. centre-cropped to a square (the shorter side) and resized to the GAN's resolution with a
    Lanczos filter (JPEG files are first decoded at a reduced scale when much larger).
+
+FIFOs, devices, sockets and files with other extensions are skipped and named in one warning.
 
 The result is one float32 tensor [N, C, H, W] in [-1, 1]. A file that cannot be decoded stops the
 whole read with a one-line error naming it: a silently skipped negative is a wrong experiment.
@@ -27,42 +31,88 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from unlearn_cli.errors import UnlearnError
 from unlearn_cli.io.atomic import write_with
+from unlearn_cli.io.readable import check_readable
 
-IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
 _BACKGROUNDS = {"black": 0, "white": 255}
-# decoders tried whatever the extension says (a ".jpg" that is really a PNG still reads);
-# nothing else is ever parsed
-_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "DIB", "GIF")  # JPEG covers MPO camera files
+# Every format Pillow can open is read (TIFF, GIF, PPM, TGA, ...; a multi-frame file gives its
+# first frame), except those whose decoder runs another program (EPS: Ghostscript) or that
+# Pillow only recognises without decoding (stubs that need an outside handler, MPEG, WMF).
+# Decoders are tried whatever the extension says (a ".jpg" that is really a PNG still reads).
+_NOT_READ = {"EPS", "BUFR", "GRIB", "HDF5", "MPEG", "WMF", "IPTC"}
+Image.init()
+_FORMATS = tuple(sorted(f for f in Image.OPEN if f not in _NOT_READ))
+IMAGE_EXTENSIONS = tuple(sorted(ext for ext, fmt in Image.registered_extensions().items()
+                                if fmt in _FORMATS))
+_COMMON = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+_MAX_NAMED = 5  # skipped entries named in a warning; the rest are counted
 
 
 # --------------------------------------------------------------------------- reading
 def find_images(folder: str | os.PathLike, what: str = "image folder") -> list[Path]:
-    """Image files under ``folder`` (recursive, hidden entries skipped), in a sorted order."""
+    """Image files under ``folder`` (recursive, hidden entries skipped), in a sorted order.
+
+    Only regular files are read: a FIFO would block the read forever and a device never ends.
+    Entries that are skipped for that reason, or because their extension is not an image
+    format's, are named in one warning line on stderr (a silently dropped negative is a wrong
+    experiment)."""
     root = Path(folder)
     if not root.exists():
         raise UnlearnError(f"{what} '{root}' does not exist; check the path")
     if not root.is_dir():
         raise UnlearnError(f"{what} '{root}' is a file, not a folder; pass the folder that holds the images")
-    found, others = [], 0
+    found, skipped = [], []
     try:
         for dirpath, dirnames, filenames in os.walk(root, onerror=_raise):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
                 if name.startswith("."):
                     continue
-                if name.lower().endswith(IMAGE_EXTENSIONS):
-                    found.append(Path(dirpath, name))
+                path = Path(dirpath, name)
+                reason = _skip_reason(path)
+                if reason:
+                    skipped.append((path.relative_to(root).as_posix(), reason))
                 else:
-                    others += 1
+                    found.append(path)
     except OSError as exc:
         raise UnlearnError(f"cannot list {what} '{root}': {exc.strerror or exc}; check its permissions") from exc
     if not found:
-        ignored = f"; {others} other file(s) were ignored" if others else ""
+        ignored = f"; {len(skipped)} other file(s) were ignored" if skipped else ""
         raise UnlearnError(
-            f"no images in {what} '{root}' (read recursively: {', '.join(IMAGE_EXTENSIONS)}){ignored}; "
-            f"put the images there or pass another folder"
+            f"no images in {what} '{root}' (read recursively: {', '.join(_COMMON)} and every "
+            f"other format Pillow reads){ignored}; put the images there or pass another folder"
         )
+    if skipped:
+        _warn_skipped(what, root, skipped)
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _skip_reason(path: Path) -> str:
+    """Why an entry is not read as an image ("" to read it)."""
+    import stat
+
+    from unlearn_cli.io.readable import kind_of
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:  # a dangling link, or no permission to look
+        return f"cannot be examined: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        return kind_of(mode)
+    if not path.name.lower().endswith(IMAGE_EXTENSIONS):
+        return "not an image file extension"
+    return ""
+
+
+def _warn_skipped(what: str, root: Path, skipped: list[tuple[str, str]]) -> None:
+    import sys
+
+    from unlearn_cli.safe_text import visible
+
+    named = ", ".join(f"{name} ({reason})" for name, reason in skipped[:_MAX_NAMED])
+    more = f" and {len(skipped) - _MAX_NAMED} more" if len(skipped) > _MAX_NAMED else ""
+    sys.stderr.write(visible(f"warning: {what} '{root}': skipped {len(skipped)} entr"
+                             f"{'y' if len(skipped) == 1 else 'ies'} that are not image files: "
+                             f"{named}{more}") + "\n")
 
 
 def _raise(exc: OSError) -> None:
@@ -88,8 +138,11 @@ def read_image(path: str | os.PathLike, resolution: int, channels: int,
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UnlearnError(f"image '{path}' is too large to read safely ({exc}); shrink or remove it") from exc
+    except PermissionError:
+        from unlearn_cli.io.readable import permission_denied
+        raise permission_denied(path, "image") from None
     except Image.UnidentifiedImageError as exc:
-        reason = "the file is empty" if _size(path) == 0 else "not a PNG, JPEG, WebP or BMP image, or damaged"
+        reason = "the file is empty" if _size(path) == 0 else "not an image format Pillow reads, or damaged"
         raise UnlearnError(f"cannot read image '{path}': {reason}; replace or remove the file") from exc
     except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...)
         reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror
@@ -126,9 +179,10 @@ def read_image_files(files: Sequence[str | os.PathLike], resolution: int, channe
     if not files:
         raise UnlearnError(f"{what}: no image files given; name at least one")
     for file in files:
-        if not file.is_file():
+        if not file.exists():
             raise UnlearnError(f"{what}: image file '{file}' does not exist (or is not a file); "
                                f"check the path")
+        check_readable(file, f"{what}: image file")  # a FIFO would block the read forever
     batch = np.empty((len(files), resolution, resolution, channels), dtype=np.uint8)
     for i, file in enumerate(files):
         batch[i] = read_image(file, resolution, channels, background)

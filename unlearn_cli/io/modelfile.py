@@ -65,9 +65,12 @@ class ModelHeader:
 
 def read_raw_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]]:
     """Parse a safetensors header: (tensor entries, metadata). Raises UnlearnError if not valid."""
+    from unlearn_cli.io.readable import check_readable
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UnlearnError(f"model file not found: {path}")
+    check_readable(path, "model file")  # a FIFO, a device, permission denied: said as such
     size = path.stat().st_size
     try:
         with open(path, "rb") as handle:
