@@ -320,3 +320,48 @@ def test_non_finite_weights_are_named_at_load(files, tmp_path, value):
                            "holds 1 NaN or infinite value(s)")
     assert "'D.out.weight'" in line and not (tmp_path / "out").exists()
     _documented("holds 1 NaN or infinite value(s)")
+
+
+# --------------------------------------------------------------------------- nested payloads
+class _System:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class _Blob:
+    """Pickles as torch.storage._load_from_bytes(BYTES), BYTES a legacy torch.save of ``inner``:
+    what a real storage looks like from outside, with a payload inside."""
+
+    def __init__(self, inner):
+        import io
+
+        buf = io.BytesIO()
+        torch.save(inner, buf, _use_new_zipfile_serialization=False)
+        self.data = buf.getvalue()
+
+    def __reduce__(self):
+        return (torch.storage._load_from_bytes, (self.data,))
+
+
+@pytest.mark.parametrize("suffix", ["pkl", "pt"])
+@pytest.mark.parametrize("command", ["info", "convert"])
+def test_payload_nested_in_a_storage_blob(tmp_path, suffix, command):
+    import pickle
+
+    marker = tmp_path / "PAYLOAD-RAN"
+    path = tmp_path / f"nested.{suffix}"
+    if suffix == "pkl":
+        path.write_bytes(pickle.dumps({"G_ema": _Blob(_System(marker))}, protocol=4))
+    else:
+        torch.save({"g_ema": {"w": torch.zeros(2)}, "extra": _Blob(_System(marker))}, path)
+    argv = [command, path] + ([tmp_path / "out.safetensors"] if command == "convert" else [])
+    line = check_one_error(_invoke(*argv), 1, "refused:")
+    assert "weights_only" not in line and "False" not in line, line
+    assert "nothing from it was run" in line
+    assert not marker.exists() and not (tmp_path / "out.safetensors").exists()
+    if suffix == "pkl":
+        assert "a tensor storage inside the pickle references" in line
+        _documented("a tensor storage inside the pickle references")

@@ -59,7 +59,18 @@ def _reconstruct_persistent_obj(meta):
 def _load_from_bytes(data):
     if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_STORAGE_BYTES:
         raise pickle.UnpicklingError("storage blob of an unexpected type")
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch's text advises weights_only=False: never relay that
+        raise RefusedBlob(refused_name(str(exc))) from None
+
+
+def refused_name(text: str) -> str:
+    """The global torch's safe loader refused, from its message ("" if it names none)."""
+    import re
+
+    found = re.search(r"GLOBAL ([\w.]+)", text)
+    return found.group(1) if found else ""
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
@@ -116,6 +127,14 @@ class RefusedGlobal(pickle.UnpicklingError):
         self.module, self.name = module, name
 
 
+class RefusedBlob(pickle.UnpicklingError):
+    """A tensor storage blob whose own pickle holds something else (a nested payload)."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
 class SafeUnpickler(pickle.Unpickler):
     """Resolves only the globals in ALLOWED; anything else raises before it can be called."""
 
@@ -140,10 +159,18 @@ def load_pickle(path: str | Path):
             f"{path}: refused: the pickle references '{exc}', which is not on the allow-list of "
             f"StyleGAN2 checkpoint contents (nothing from it was run); use a genuine NVIDIA "
             f"StyleGAN2 .pkl or a rosinality .pt") from None
+    except RefusedBlob as exc:
+        what = f"references '{exc.name}'" if exc.name else "holds more than tensor data"
+        raise UnlearnError(
+            f"{path}: refused: a tensor storage inside the pickle {what}, which is not tensor "
+            f"data (nothing from it was run); use a genuine NVIDIA StyleGAN2 .pkl or a "
+            f"rosinality .pt") from None
     except UnlearnError:
         raise
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in msg:  # torch's advice to load unsafely is never passed on
+            msg = "torch's safe loader refused part of it"
         if isinstance(exc, MemoryError):  # a damaged length field asks for more than there is
             msg = "it declares an entry larger than memory: the file is damaged"
         raise UnlearnError(f"{path}: not a readable network pickle ({msg}); use a StyleGAN2 "

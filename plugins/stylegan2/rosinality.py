@@ -35,6 +35,9 @@ def load_torch_file(path: str | Path):
             raise UnlearnError(f"{path}: refused: the file references '{refused.group(1)}'; only "
                                f"tensors and plain containers are read safely (nothing from it "
                                f"was run)") from None
+        if "weights_only" in text.lower():  # torch's advice to load unsafely is never passed on
+            raise UnlearnError(f"{path}: refused: the file holds something other than tensors and "
+                               f"plain containers (nothing from it was run)") from None
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise UnlearnError(f"{path}: not a PyTorch checkpoint that can be read ({first[:200]}); "
                            f"the file is damaged, truncated or of another kind") from None
