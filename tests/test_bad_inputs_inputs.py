@@ -365,3 +365,54 @@ def test_payload_nested_in_a_storage_blob(tmp_path, suffix, command):
     if suffix == "pkl":
         assert "a tensor storage inside the pickle references" in line
         _documented("a tensor storage inside the pickle references")
+
+
+# --------------------------------------------------------------------------- other families
+def _family_pickle(tmp_path, class_name: str, layers: dict, source: str) -> Path:
+    """A network pickle shaped like a real one of another family: persistent records whose
+    layers hold numpy arrays (as StyleGAN3's in_size / out_size do), which the allow-list
+    refuses (numpy._core.multiarray._reconstruct)."""
+    import pickle
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent / "stylegan2"))
+    from sg2_helpers import install_fake_nvidia_modules
+
+    mp = pytest.MonkeyPatch()
+    try:
+        reconstruct, _ = install_fake_nvidia_modules(mp)
+
+        class Record:
+            def __init__(self, name, state):
+                self.name, self.state = name, state
+
+            def __reduce__(self):
+                return (reconstruct, ({"type": "class", "version": 6, "module_src": source,
+                                       "class_name": self.name, "state": self.state},))
+
+        synthesis = Record("SynthesisNetwork", {"_modules": {
+            name: Record(kind, {"size": np.array([36, 36]), "_parameters": {}})
+            for name, kind in layers.items()}})
+        G = Record(class_name, {"_modules": {"synthesis": synthesis}})
+        data = pickle.dumps({"G": G, "D": None, "G_ema": G}, protocol=4)
+    finally:
+        mp.undo()
+    path = tmp_path / "other.pkl"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("class_name, layers, source, family", [
+    ("Generator", {"input": "SynthesisInput", "L0_36_512": "SynthesisLayer"},
+     "class SynthesisInput(torch.nn.Module):\n    pass\n", "StyleGAN3 (alias-free)"),
+    ("TriPlaneGenerator", {"b4": "SynthesisBlock"}, "# eg3d\n", "EG3D (3D-aware, tri-plane)"),
+])
+@pytest.mark.parametrize("command", ["info", "convert"])
+def test_other_nvidia_families_are_named(tmp_path, class_name, layers, source, family, command):
+    path = _family_pickle(tmp_path, class_name, layers, source)
+    argv = [command, path] + ([tmp_path / "out.safetensors"] if command == "convert" else [])
+    line = check_one_error(_invoke(*argv), 1, f"this is a {family} network pickle, not StyleGAN2")
+    assert "_reconstruct" not in line and "allow-list" not in line, line
+    assert not (tmp_path / "out.safetensors").exists()
+    _documented("network pickle, not StyleGAN2: a different architecture that gan-unlearn does not import")

@@ -12,6 +12,7 @@ import codecs
 import collections
 import io
 import pickle
+import re
 import warnings
 from pathlib import Path
 
@@ -148,6 +149,46 @@ class SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent ids are not allowed")
 
 
+# Known NVIDIA network families that are not StyleGAN2, by what their pickles hold as plain
+# strings: layer names (StyleGAN3's ``synthesis.L{i}_{size}_{channels}`` and ``input``), class
+# names, and words of the embedded source (``module_src``). Checked by reading the pickle's
+# opcodes only (pickletools): nothing is resolved or called.
+_FAMILIES = (
+    ("StyleGAN3 (alias-free)", re.compile(r"^L\d+_\d+_\d+$|class SynthesisInput\b|"
+                                          r"filtered_lrelu|use_radial_filters")),
+    ("EG3D (3D-aware, tri-plane)", re.compile(r"TriPlaneGenerator|class ImportanceRenderer\b")),
+)
+_SCAN_OPS = 2_000_000  # opcodes read at most (network pickles put their tensors in few, big ones)
+
+
+def recognise_family(path: str | Path) -> str | None:
+    """The NVIDIA family a network pickle belongs to when it is not StyleGAN2, else None."""
+    import pickletools
+
+    try:
+        with open(path, "rb") as f:
+            for i, (op, arg, _) in enumerate(pickletools.genops(f)):
+                if i > _SCAN_OPS:
+                    break
+                if isinstance(arg, str) and op.name in ("SHORT_BINUNICODE", "BINUNICODE",
+                                                        "UNICODE", "BINUNICODE8", "STRING",
+                                                        "SHORT_BINSTRING", "BINSTRING"):
+                    for family, marker in _FAMILIES:
+                        if marker.search(arg):
+                            return family
+    except Exception:  # a damaged or truncated stream: nothing more to recognise
+        return None
+    return None
+
+
+def _not_stylegan2(path, family: str) -> UnlearnError:
+    return UnlearnError(
+        f"{path}: this is a {family} network pickle, not StyleGAN2: a different architecture "
+        f"that gan-unlearn does not import (nothing from it was run); use a StyleGAN2 .pkl "
+        f"(stylegan2-ada-pytorch, or the stylegan3 repository trained with --cfg=stylegan2) or "
+        f"a rosinality .pt")
+
+
 def load_pickle(path: str | Path):
     """Unpickle an NVIDIA network pickle without executing anything from it."""
     try:
@@ -155,6 +196,11 @@ def load_pickle(path: str | Path):
             warnings.simplefilter("ignore")  # torch's notes on odd nested blobs: no stray lines
             return SafeUnpickler(f).load()
     except RefusedGlobal as exc:
+        # a known other family (StyleGAN3 layers store numpy arrays, so the allow-list refuses
+        # them first) is named for what it is, not for the global that tripped the check
+        family = recognise_family(path)
+        if family:
+            raise _not_stylegan2(path, family) from None
         raise UnlearnError(
             f"{path}: refused: the pickle references '{exc}', which is not on the allow-list of "
             f"StyleGAN2 checkpoint contents (nothing from it was run); use a genuine NVIDIA "
