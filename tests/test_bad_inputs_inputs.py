@@ -416,3 +416,72 @@ def test_other_nvidia_families_are_named(tmp_path, class_name, layers, source, f
     assert "_reconstruct" not in line and "allow-list" not in line, line
     assert not (tmp_path / "out.safetensors").exists()
     _documented("network pickle, not StyleGAN2: a different architecture that gan-unlearn does not import")
+
+
+# --------------------------------------------------------------------------- broken plugins
+def _broken_plugin(monkeypatch, how: str):
+    """One third-party entry point that misbehaves ``how``, beside the built-ins."""
+    import types
+    from dataclasses import dataclass
+
+    from unlearn_cli import hookimpl, plugins
+
+    @dataclass
+    class Dist:
+        name: str = "broken-dist"
+        version: str = "0.0.1"
+
+    module = types.ModuleType("broken_plugin_19")
+
+    if how in ("exit-in-hook", "interrupt-in-hook", "returns-5"):
+        @hookimpl
+        def register_repulsions():
+            if how == "exit-in-hook":
+                raise SystemExit(3)
+            if how == "interrupt-in-hook":
+                raise KeyboardInterrupt
+            return 5
+
+        module.register_repulsions = register_repulsions
+
+    class EntryPoint:
+        name, value, dist = "broken", "broken_plugin_19", Dist()
+
+        def load(self):
+            if how == "exit-on-import":
+                sys.exit(2)
+            if how == "interrupt-on-import":
+                raise KeyboardInterrupt
+            if how == "prints":
+                print("hello from a plugin")
+            return module
+
+    real = plugins._entry_points
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [*real(), EntryPoint()])
+    plugins.reset_registry()
+
+
+@pytest.mark.parametrize("how", ["exit-on-import", "interrupt-on-import", "exit-in-hook",
+                                 "interrupt-in-hook", "returns-5", "prints"])
+def test_one_broken_plugin_does_not_take_commands_down(monkeypatch, how):
+    import json
+
+    from unlearn_cli import plugins
+
+    _broken_plugin(monkeypatch, how)
+    try:
+        listed = _invoke("list-plugins", "--json")
+        assert listed.exit_code == 0, listed.output
+        text = json.dumps(json.loads(listed.stdout))  # stdout is JSON alone
+        assert "hello from a plugin" not in listed.stdout
+        assert "stylegan2" in text  # the built-ins still work
+        if how != "prints":
+            assert "broken" in text and "failed" in text
+        if how == "returns-5":
+            _documented("register_repulsions returned int '5', not a list of ComponentSpec")
+        _broken_plugin(monkeypatch, how)
+        helped = _invoke("--help")
+        assert helped.exit_code == 0 and "run" in helped.output, helped.output
+    finally:
+        monkeypatch.undo()
+        plugins.reset_registry()

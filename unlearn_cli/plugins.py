@@ -3,7 +3,9 @@
 We do not use pluggy's ``load_setuptools_entrypoints``: it silently drops a plugin whose entry-point
 name is taken and lets one failing import abort everything. Here each entry point is imported on its
 own; a failure is recorded, warned about in one line (``--debug`` adds the traceback), and the rest
-keeps working.
+keeps working. A failure includes ``SystemExit`` and ``KeyboardInterrupt`` raised by a plugin and a
+registration hook returning something other than a list; what a plugin prints while loading goes
+to stderr (stdout is the command's).
 
 Every component can be named ``DIST:NAME`` (``gan-unlearn:l2``): a bare name that two distributions
 offer is an error listing the qualified names, so installing a plugin never makes another unusable.
@@ -217,8 +219,9 @@ def call_hook(registry: Registry, hook_name: str,
         args = {a: kwargs[a] for a in impl.argnames}
         _trace(f"{hook_name}({', '.join(args)}) -> {impl.plugin_name}")
         try:
-            result = impl.function(**args)
-        except Exception as exc:
+            with _stdout_to_stderr():
+                result = impl.function(**args)
+        except PLUGIN_FAILURES as exc:
             if info is not None:
                 info.status, info.error = "failed", f"{hook_name}: {type(exc).__name__}: {exc}"
                 info.traceback = traceback.format_exc()
@@ -231,6 +234,31 @@ def call_hook(registry: Registry, hook_name: str,
         if each is not None:
             each(info, result)
     return results
+
+
+#: what a plugin raising on import or in a hook may throw and still only fail itself: a plugin
+#: calling sys.exit() or raising KeyboardInterrupt must not end every command silently
+PLUGIN_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
+
+
+class _stdout_to_stderr:
+    """Whatever a plugin prints while it loads or registers goes to stderr: stdout belongs to
+    the command (``list-plugins --json`` must stay parseable)."""
+
+    def __enter__(self):
+        self._saved, sys.stdout = sys.stdout, sys.stderr
+
+    def __exit__(self, *exc):
+        sys.stdout = self._saved
+        return False
+
+
+def _mark_failed(info: PluginInfo | None, error: str) -> None:
+    """Record a plugin's failure and warn about it in one line."""
+    name = info.name if info is not None else "?"
+    if info is not None:
+        info.status, info.error = "failed", error
+    _warn(f"plugin '{name}' failed: {error}; it is skipped")
 
 
 def _traceback_hint() -> str:
@@ -265,10 +293,11 @@ def build_registry(entry_points: list[metadata.EntryPoint] | None = None) -> Reg
         registry.plugins.append(info)
         _trace(f"load entry point {ep.name} = {ep.value} ({dist} {version})")
         try:
-            module = ep.load()
+            with _stdout_to_stderr():
+                module = ep.load()
             manager.register(module, name=info.module)
             info.hooks = sorted(c.name for c in manager.get_hookcallers(module) or [])
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:
             info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
             info.traceback = traceback.format_exc()
             _warn(f"plugin '{ep.name}' from {dist} failed to load and is skipped: {info.error}"
@@ -277,6 +306,10 @@ def build_registry(entry_points: list[metadata.EntryPoint] | None = None) -> Reg
                 sys.stderr.write(info.traceback)
     for kind, hook_name in KINDS.items():
         for info, specs in call_hook(registry, hook_name):
+            if specs is not None and not isinstance(specs, (list, tuple)):
+                _mark_failed(info, f"{hook_name} returned {type(specs).__name__} "
+                                   f"{str(specs)[:60]!r}, not a list of ComponentSpec")
+                continue
             for spec in specs or []:
                 if not isinstance(spec, ComponentSpec):
                     _warn(f"plugin '{info.name}' returned a non-ComponentSpec from {hook_name}")
