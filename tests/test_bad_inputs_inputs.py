@@ -485,3 +485,73 @@ def test_one_broken_plugin_does_not_take_commands_down(monkeypatch, how):
     finally:
         monkeypatch.undo()
         plugins.reset_registry()
+
+
+# --------------------------------------------------------------------------- output names, stdout
+@pytest.mark.parametrize("out, fragment", [
+    (lambda tmp: str(tmp / ("a" * 300)), "bytes, longer than the 255 the file system allows"),
+    (lambda tmp: str(tmp / "/".join(["b" * 200] * 25)), "the path is longer than the"),
+    (lambda tmp: os.fsdecode(bytes(tmp / "bad") + b"\xffname"), "is not valid utf-8"),
+])
+def test_out_names_the_file_system_cannot_hold(files, tmp_path, out, fragment):
+    check_one_error(_run(files, out(tmp_path)), 1, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    _documented(fragment)
+
+
+def test_a_too_long_name_anywhere_is_one_line(files, tmp_path):
+    long = tmp_path / ("a" * 300)
+    line = check_one_error(_invoke("sample", files / "pre.safetensors", "--out", long), 1,
+                           "File name too long; choose a shorter name")
+    _documented("File name too long; choose a shorter name")
+    assert "internal error" not in line
+
+
+def test_tolerant_stdout_swallows_failed_writes(monkeypatch):
+    import errno
+
+    from unlearn_cli.cli import common
+
+    class Full:
+        def __init__(self):
+            self.calls = 0
+
+        def write(self, text):
+            self.calls += 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def fileno(self):
+            raise ValueError("no descriptor")
+
+    inner = Full()
+    stream = common.TolerantStdout(inner)
+    assert stream.write("step 1\n") == 7 and stream.write("step 2\n") == 7
+    stream.flush()
+    assert inner.calls == 1  # after the first failure nothing more is attempted
+    monkeypatch.setattr(sys, "stdout", stream)
+    assert "No space left on device" in common.stdout_failure()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("command", ["sample", "run"])
+def test_stdout_on_a_full_device(files, tmp_path, command):
+    import subprocess
+
+    out = tmp_path / "out"
+    argv = ([command, files / "pre.safetensors", "--out", out] if command == "sample" else
+            ["run", "--ckpt", files / "pre.safetensors", "--neg", files / "neg", "--out", out,
+             "--adapt-iters", "4", "--unlearn-iters", "4", "--eval-samples", "8", "--batch", "4",
+             "--device", "cpu"])
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "unlearn_cli", *map(str, argv)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 1 and len(errors) == 1, done.stderr
+    assert "standard output could not be written (No space left on device)" in errors[0]
+    assert "Traceback" not in done.stderr
+    finished = out / ("grid.png" if command == "sample" else "unlearned.safetensors")
+    assert finished.is_file()  # the work was done and its files written
+    _documented("standard output could not be written (No space left on device)")

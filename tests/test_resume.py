@@ -53,10 +53,25 @@ def test_finished_stages_are_not_redone(inputs, tmp_path, monkeypatch):
     assert sha256_file(adapted) in manifest and "samples.safetensors" in manifest
 
 
-def test_resume_refuses_other_options_and_non_run_folders(tmp_path):
-    result = _run("run", "--resume", tmp_path, "--gamma", "2")
-    assert result.exit_code == 1 and "drop --gamma" in result.output
-    result = _run("run", "--resume", tmp_path)
+def test_resume_refuses_other_options_and_non_run_folders(inputs, tmp_path, monkeypatch):
+    """Finished stages are reused only for the same job: options given with --resume must be
+    the saved ones; every key that differs is named (issue 19, item 2)."""
+    ckpt, neg = inputs
+    monkeypatch.setenv("GAN_UNLEARN_TEST_INTERRUPT", "unlearn:2")
+    assert _run("run", "--ckpt", ckpt, "--neg", neg, "--out", tmp_path / "r", *ARGS).exit_code == 130
+    monkeypatch.delenv("GAN_UNLEARN_TEST_INTERRUPT")
+    result = _run("run", "--resume", tmp_path / "r", "--gamma", "2", "--seed", "4")
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "options differ from its config.yaml" in result.output
+    assert "--gamma (saved 1.0, given 2.0)" in result.output and "--seed (saved 3, given 4)" in result.output
+    result = _run("run", "--resume", tmp_path / "r", "--overwrite")
+    assert result.exit_code == 1 and "drop one of them" in result.output
+    assert list((tmp_path / "r" / "resume").iterdir())  # refusals touch nothing
+    same = _run("run", "--resume", tmp_path / "r", "--seed", "3", "--quiet")  # the saved value
+    assert same.exit_code == 0, same.output
+    result = _run("run", "--resume", tmp_path / "r")  # finished: nothing to resume, nothing replaced
+    assert result.exit_code == 1 and "that run is finished" in result.output
+    result = _run("run", "--resume", neg)
     assert result.exit_code == 1 and "no config.yaml" in result.output
 
 

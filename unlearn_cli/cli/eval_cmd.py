@@ -12,6 +12,9 @@ from typing import Optional
 import typer
 
 _F = "FID"
+# what --report writes that a run folder also has (metrics/report.py); checked before any work
+REPORT_FILES = ("report.md", "report.html", "eval.json", "samples_before.png", "samples_after.png",
+                "before_after.png", "class_shares.png")
 
 
 def evaluate(
@@ -28,6 +31,7 @@ def evaluate(
     retrained: Optional[str] = typer.Option(None, help="Model retrained without the feature: adds Ret-FID.", rich_help_panel=_F),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     report: Optional[Path] = typer.Option(None, help="Also write report.md/report.html (and PNGs) into this folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a report already in --report (e.g. a run folder's own)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON only."),
 ) -> None:
     """Measure what unlearning changed: PUL, class shares, non-target shift, FID (labelled by kind)."""
@@ -36,6 +40,13 @@ def evaluate(
     from unlearn_cli.errors import UnlearnError
     from unlearn_cli.engine.evaluation import evaluate_files, recorded_settings
 
+    if report is not None and report.exists() and not report.is_dir():
+        raise UnlearnError(f"--report {report} is a file; give a folder")
+    if report is not None:  # a run folder's own report is not replaced by accident
+        from unlearn_cli.io.atomic import check_outputs
+
+        check_outputs([report / name for name in REPORT_FILES], overwrite,
+                      inputs=[before, after, retrained, inception_weights])
     given = {"classifier": classifier, "classifier_path": classifier_path, "target": target,
              "eval_samples": samples, "seed": seed, "reference": reference}
     settings = recorded_settings(before, after, given)
@@ -47,8 +58,6 @@ def evaluate(
         raise UnlearnError("--samples must be at least 2")
     if seed < 0:
         raise UnlearnError("--seed must not be negative")
-    if report is not None and report.exists() and not report.is_dir():
-        raise UnlearnError(f"--report {report} is a file; give a folder")
     config = RunConfig(ckpt=before, gan=gan, classifier=classifier, classifier_path=classifier_path,
                        target=target, eval_samples=samples, seed=seed, reference=reference,
                        device=device)

@@ -156,5 +156,14 @@ def _add_plugin_commands(app: typer.Typer) -> None:
 
 
 def main() -> None:
+    if not isinstance(sys.stdout, common.TolerantStdout) and sys.stdout is not None:
+        sys.stdout = common.TolerantStdout(sys.stdout)  # a full or closed stdout stops nothing
     app = create_app()
-    app(prog_name="gan-unlearn")
+    try:
+        app(prog_name="gan-unlearn")
+    except SystemExit as done:
+        failure = common.stdout_failure()
+        if failure is None or (done.code not in (0, None)):
+            raise
+        common.error_exit(failure)
+        sys.exit(1)

@@ -16,11 +16,11 @@ def convert(
     """Import a checkpoint into a self-describing gan-unlearn .safetensors file (no code is run)."""
     from unlearn_cli.engine.models import load_gan
     from unlearn_cli.errors import UnlearnError
+    from unlearn_cli.io.atomic import check_outputs
 
     if dst.suffix != ".safetensors":
         raise UnlearnError(f"{dst}: the output must end in .safetensors")
-    if dst.exists() and not overwrite:
-        raise UnlearnError(f"{dst} exists; pass --overwrite to replace it")
+    check_outputs([dst], overwrite, inputs=[src])
     bundle = load_gan(src, gan)
     for warning in bundle.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -41,6 +41,7 @@ def sample(
     tensors: Optional[Path] = typer.Option(None, help="Write raw float32 images (key 'images') here."),
     gan: Optional[str] = typer.Option(None, help="GAN plugin for foreign checkpoints."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --tensors, or the grid and images in --out, if they exist."),
 ) -> None:
     """Generate images from a model's EMA generator: a PNG grid and files, or raw tensors."""
     import torch
@@ -54,9 +55,18 @@ def sample(
         raise UnlearnError(f"--noise-mode must be const, random or none, not {noise_mode!r}")
     if out is None and tensors is None:
         raise UnlearnError("say where the samples go: --out FOLDER and/or --tensors FILE.safetensors")
+    from unlearn_cli.io.atomic import check_outputs
+
+    if out is not None and out.exists() and not out.is_dir():
+        raise UnlearnError(f"--out {out} is a file; give a folder (grid.png and one PNG per sample go there)")
+    count = n if latents is None else None  # (with --latents: known after reading them)
+    check_outputs(_sample_files(out, count) + ([tensors] if tensors else []), overwrite,
+                  inputs=[model, latents])
     dev = pick_device(device)
     G = load_gan(model, gan, str(dev)).G_ema
     z = _read_latents(latents, G.z_dim) if latents else make_latents(n, G.z_dim, seed)
+    if latents is not None:
+        check_outputs(_sample_files(out, len(z)), overwrite, inputs=[model, latents])
     torch.manual_seed(seed)  # for noise_mode random
     from unlearn_cli.engine.memory import generation_batch
 
@@ -77,6 +87,13 @@ def sample(
         save_grid(images, out / "grid.png")
         save_images(images, out, prefix="sample-")
         typer.echo(f"{out}: grid.png and {len(images)} images")
+
+
+def _sample_files(out: Optional[Path], n: Optional[int]) -> list[Path]:
+    """What `sample --out` writes (io/images.py's names): grid.png and sample-NNNNN.png."""
+    if out is None:
+        return []
+    return [out / "grid.png"] + [out / f"sample-{i:05d}.png" for i in range(n or 0)]
 
 
 def _read_latents(path: Path, z_dim: int):

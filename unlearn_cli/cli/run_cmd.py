@@ -72,16 +72,7 @@ def _make(mode: str):
         if mode == "unlearn" and not adapted:
             raise UnlearnError("`unlearn` needs --adapted FILE (made by `gan-unlearn adapt`)")
         if resume is not None:
-            given_flags = [k for k, v in flags.items() if v is not None] + (["config"] if config else [])
-            if given_flags:
-                flag = given_flags[0].replace("train.", "")
-                if flag.startswith("plugin_options."):  # given as --plugin-option KEY=VALUE
-                    flag = "plugin_option"
-                raise UnlearnError(f"--resume takes the options saved in {resume}/config.yaml; "
-                                   f"drop --{flag.replace('_', '-')}")
-            from unlearn_cli.engine.pipeline import load_resume_config
-
-            options = load_resume_config(resume)
+            options = _resume_options(resume, config, flags)
         else:
             options = resolve(RunConfig, config, flags)
         # (Ctrl-C and SIGTERM are handled for every command: cli/common.py, engine/interrupts.py)
@@ -97,6 +88,53 @@ def _make(mode: str):
         "unlearn": "Stage 2 only: unlearn, repelled from --adapted model files.",
     }[mode]
     return command
+
+
+def _resume_options(resume: Path, config: Optional[Path], flags: dict):
+    """The options saved in RESUME/config.yaml. Options given as well must agree with them
+    (finished stages are reused only for the same job); a difference names every key."""
+    from unlearn_cli.config import RunConfig, resolve
+    from unlearn_cli.engine.pipeline import load_resume_config
+    from unlearn_cli.errors import UnlearnError
+
+    if flags.get("overwrite"):
+        raise UnlearnError(f"--resume continues {resume}; --overwrite would start it afresh: "
+                           f"drop one of them")
+    saved = load_resume_config(resume)
+    given = {k for k, v in flags.items() if v is not None}
+    if not given and config is None:
+        return saved
+    have = _flat(saved.model_dump(mode="json"))
+    wanted = _flat(resolve(RunConfig, config, flags).model_dump(mode="json"))
+    if config is not None:  # the keys the file sets (those it changes from the defaults)
+        base = _flat(resolve(RunConfig, None, {}).model_dump(mode="json"))
+        from_file = _flat(resolve(RunConfig, config, {}).model_dump(mode="json"))
+        given |= {k for k in from_file if from_file[k] != base.get(k)}
+    if "out" in given and Path(str(wanted["out"])).resolve() == Path(resume).resolve():
+        given.discard("out")
+    differ = [k for k in sorted(given) if k in wanted and wanted[k] != have.get(k)]
+    if differ:
+        shown = ", ".join(f"{_flag_name(k)} (saved {have.get(k)!r}, given {wanted[k]!r})"
+                          for k in differ)
+        raise UnlearnError(f"--resume {resume}: options differ from its config.yaml: {shown}; "
+                           f"drop them to continue that run, or start a new one with --out")
+    return saved
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _flag_name(key: str) -> str:
+    if key.startswith("plugin_options."):  # given as --plugin-option KEY=VALUE
+        return f"--plugin-option {key.split('.', 1)[1]}"
+    return "--" + key.replace("train.", "").replace("_", "-")
 
 
 def _terminal_prompt():

@@ -19,7 +19,8 @@ def train(
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options."),
     out: Optional[str] = typer.Option(None, help="Output folder."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Allow a non-empty --out."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the training in --out (a fresh start; other non-empty folders: add to them)."),
+    resume: Optional[Path] = typer.Option(None, help="Continue an interrupted training in this folder (its saved options)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a GAN with the same adversarial loop (writes model.safetensors, stage pretrained)."""
@@ -38,5 +39,16 @@ def train(
     flags = {"data": data, "gan": gan, "iters": iters, "device": device, "precision": precision,
              "seed": seed, "out": out, "overwrite": overwrite or None, "train.batch": batch,
              "train.lr": lr, "arch": arch_values or None}
-    summary = run_training(resolve(TrainConfig, config, flags), show_progress=not quiet)
+    if resume is not None:
+        given = [k for k, v in flags.items() if v is not None] + (["config"] if config else [])
+        if given:
+            raise UnlearnError(f"--resume takes the options saved in {resume}/config.yaml; drop "
+                               f"--{given[0].replace('train.', '').replace('_', '-')}")
+        saved = resume / "config.yaml"
+        if not saved.is_file():
+            raise UnlearnError(f"--resume {resume}: no config.yaml there; is it a training folder?")
+        options = resolve(TrainConfig, saved)
+    else:
+        options = resolve(TrainConfig, config, flags)
+    summary = run_training(options, show_progress=not quiet, resume_dir=resume)
     typer.echo(f"trained {summary['iters']} steps in {summary['seconds']} s -> {summary['model']}")

@@ -20,8 +20,7 @@ from unlearn_cli.engine import method as stages
 from unlearn_cli.engine import seams
 from unlearn_cli.engine.devices import pick_device, prepare_training
 from unlearn_cli.engine.models import GanBundle, bundled_defaults, generate, load_gan
-from unlearn_cli.engine.run_folder import (missing_folders, prepare_out_dir, remove_run_folder,
-                                           write_manifest)
+from unlearn_cli.engine.run_folder import RunFolder, write_manifest
 from unlearn_cli.errors import UnlearnError
 from unlearn_cli.io.atomic import sha256_file, write_text
 from unlearn_cli.plugins import get_registry
@@ -303,30 +302,38 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     if distributed.world_size() > 1 and config.source == "manual" and not (config.pick or config.pick_file):
         raise UnlearnError("with several processes the manual source needs --pick or --pick-file")
     torch.manual_seed(config.seed)
-    created = False
-    if resume_dir is not None:
-        out_dir = Path(resume_dir)
-    elif distributed.is_main():
-        created = not (config.out and Path(config.out).is_dir() and any(Path(config.out).iterdir()))
-        new_folders = missing_folders(config.out)
-        out_dir = prepare_out_dir(config.out, config.overwrite)
+    folder = None  # (engine/run_folder.py: locked while we write; cleaned up on failure)
+    adapted_ids = [sha256_file(f) for f in adapted_files]
+    if distributed.is_main():
+        folder = (RunFolder.resume(Path(resume_dir), mode, adapted_ids) if resume_dir is not None
+                  else RunFolder.fresh(config.out, config.overwrite, mode, adapted_ids))
+        out_dir = folder.path
     else:  # only rank 0 writes into the run folder; other ranks write to a scratch folder
         import tempfile
 
         out_dir = Path(tempfile.mkdtemp(prefix=f"gan-unlearn-rank{distributed.rank()}-"))
     try:
-        return _run_in(config, out_dir, device, show_progress and distributed.is_main(), ask,
-                       echo if distributed.is_main() else (lambda _m: None), mode, adapted_files)
-    except BaseException:
-        # a run that failed before anything worth keeping leaves no folder behind
-        if created and distributed.is_main() and not _has_progress(out_dir):
-            remove_run_folder(out_dir, new_folders)
+        metrics = _run_in(config, out_dir, device, show_progress and distributed.is_main(), ask,
+                          echo if distributed.is_main() else (lambda _m: None), mode, adapted_files)
+    except BaseException as exc:
+        # a run that failed before anything worth keeping leaves nothing of its own behind
+        if folder is not None:
+            folder.failed(keep=resume_dir is not None or _worth_keeping(out_dir, exc))
         raise
     finally:
         if not distributed.is_main():
             import shutil
 
             shutil.rmtree(out_dir, ignore_errors=True)
+    if folder is not None:
+        folder.finished()
+    return metrics
+
+
+def _worth_keeping(out_dir: Path, exc: BaseException) -> bool:
+    """Progress to --resume from; after an interruption or a full disk the samples count too."""
+    stopped = isinstance(exc, KeyboardInterrupt) or getattr(exc, "keep_run_folder", False)
+    return _has_progress(out_dir) or (stopped and (out_dir / SAMPLES_FILE).is_file())
 
 
 def _has_progress(out_dir: Path) -> bool:

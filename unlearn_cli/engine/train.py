@@ -12,7 +12,7 @@ from unlearn_cli.config import TrainConfig, to_yaml
 from unlearn_cli.engine.loop import Stage, run_stage
 from unlearn_cli.engine.models import clone, model_parts
 from unlearn_cli.engine.devices import pick_device, prepare_training
-from unlearn_cli.engine.run_folder import missing_folders, prepare_out_dir, remove_run_folder
+from unlearn_cli.engine.run_folder import RunFolder
 from unlearn_cli.errors import UnlearnError
 from unlearn_cli.io.atomic import write_text
 from unlearn_cli.io.modelfile import save_model
@@ -30,29 +30,33 @@ def load_real_images(data: str, resolution: int, channels: int) -> torch.Tensor:
     return images
 
 
-def train(config: TrainConfig, show_progress: bool = True) -> dict:
+def train(config: TrainConfig, show_progress: bool = True, resume_dir: Path | None = None) -> dict:
+    """Train into a fresh folder (``--overwrite`` replaces an old one as a whole: never continues
+    it), or continue an interrupted training in ``resume_dir`` from its checkpoint."""
     registry = get_registry()
     plugin = registry.load("gan", config.gan)
     arch = plugin.validate_config(dict(config.arch))
     device = pick_device(config.device)
     prepare_training(device, config.precision)
-    created = not (config.out and Path(config.out).is_dir() and any(Path(config.out).iterdir()))
-    new_folders = missing_folders(config.out)
-    out_dir = prepare_out_dir(config.out, config.overwrite)
+    folder = (RunFolder.resume(resume_dir, "train") if resume_dir is not None
+              else RunFolder.fresh(config.out, config.overwrite, "train"))
     try:
-        return _train_in(config, plugin, arch, device, out_dir, show_progress)
+        result = _train_in(config, plugin, arch, device, folder.path, show_progress)
     except BaseException:
-        # a run that failed before a model or a checkpoint was written leaves no folder behind
-        if created and not any((out_dir / name).exists() for name in ("model.safetensors", RESUME)):
-            remove_run_folder(out_dir, new_folders)
+        # a run that failed before a model or a checkpoint was written leaves nothing behind
+        folder.failed(keep=resume_dir is not None or any(
+            (folder.path / name).exists() for name in ("model.safetensors", RESUME)))
         raise
+    folder.finished()
+    return result
 
 
 RESUME = "resume-train.safetensors"
 
 
 def _train_in(config: TrainConfig, plugin, arch: dict, device, out_dir: Path, show_progress: bool) -> dict:
-    write_text(out_dir / "config.yaml", to_yaml(config.model_copy(update={"arch": arch})))
+    if not (out_dir / "config.yaml").is_file():  # (a resumed training keeps its own)
+        write_text(out_dir / "config.yaml", to_yaml(config.model_copy(update={"arch": arch})))
     torch.manual_seed(config.seed)
     G, D = plugin.build(arch)
     G, D = G.to(device), D.to(device)
@@ -69,7 +73,7 @@ def _train_in(config: TrainConfig, plugin, arch: dict, device, out_dir: Path, sh
 
     stage = Stage("train", G, D, G_ema, real, config.iters, config.train, config.seed,
                   extras=plugin, log_path=out_dir / "train_log.jsonl",
-                  resume_path=out_dir / RESUME,
+                  resume_path=out_dir / RESUME, resume_hint=f"gan-unlearn train --resume {out_dir}",
                   show_progress=show_progress, precision=config.precision)
     state = run_stage(stage)
     digest = save(out_dir / "model.safetensors", "pretrained")

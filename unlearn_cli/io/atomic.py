@@ -68,3 +68,33 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_outputs(outputs, overwrite: bool, inputs=()) -> None:
+    """Every command checks its output files here, before any work (issue 19, item 1).
+
+    An output that exists is replaced only with ``overwrite``; one that *is* an input of the
+    command (the same path, a symlink to it, a hard link) is refused even then, since writing it
+    would destroy what is being read; a folder where a file should go is refused.
+    ``inputs`` may hold non-paths (bundled:NAME): only existing files are compared.
+    """
+    sources = [Path(p) for p in inputs if p is not None and Path(str(p)).exists()]
+    for out in map(Path, outputs):
+        for source in sources:
+            if _same_file(out, source):
+                raise UnlearnError(f"{out} is an input of this command ({source}); choose another "
+                                   f"output file (an input is never written over, even with "
+                                   f"--overwrite)")
+        if out.is_dir():
+            raise UnlearnError(f"{out} is a folder; pass the name of the file to write")
+        if (out.exists() or out.is_symlink()) and not overwrite:
+            raise UnlearnError(f"{out} exists; pass --overwrite to replace it")
+
+
+def _same_file(out: Path, source: Path) -> bool:
+    try:
+        if out.resolve() == source.resolve():
+            return True
+        return out.exists() and os.path.samefile(out, source)
+    except OSError:
+        return False
