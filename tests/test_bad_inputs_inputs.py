@@ -92,7 +92,8 @@ def test_oversized_config_is_refused(files, tmp_path):
     ("--seed", "100000000000000000000", "config key 'seed': value error, must be at most 2147483647"),
     ("--batch", "1000000000", "config key 'train.batch': input should be less than or equal to 65536"),
     ("--eval-samples", "10000000000", "config key 'eval_samples': input should be less than or equal to 1000000"),
-    ("--candidates", "10000000000", "config key 'candidates': input should be less than or equal to 1000000"),
+    # (a source's own option: the source names itself in the message)
+    ("--candidates", "10000000000", "less than or equal to 1000000 (got 10000000000)"),
 ])
 def test_huge_numbers_are_refused_before_any_work(files, tmp_path, flag, value, fragment):
     start = time.monotonic()
@@ -555,3 +556,50 @@ def test_stdout_on_a_full_device(files, tmp_path, command):
     finished = out / ("grid.png" if command == "sample" else "unlearned.safetensors")
     assert finished.is_file()  # the work was done and its files written
     _documented("standard output could not be written (No space left on device)")
+
+
+def test_run_summary_escapes_names(capsys):
+    from unlearn_cli.cli.summary import print_summary
+
+    print_summary({"method": "adapt-then-unlearn", "out_dir": "runs/[/]x\x1b[2J",
+                   "negatives": 4, "positives": 8, "eval_note": "class [bold]8[/]",
+                   "timings_s": {"total": 1.0}})
+    out = capsys.readouterr().out
+    assert "\x1b[2J" not in out and "\\x1b[2J" in out and "[/]x" in out and "[bold]8[/]" in out
+
+
+def test_list_plugins_escapes_plugin_text(monkeypatch):
+    import types
+    from dataclasses import dataclass
+
+    from unlearn_cli import hookimpl, plugins
+    from unlearn_cli.api import ComponentSpec
+
+    @dataclass
+    class Dist:
+        name: str = "odd[/]dist"
+        version: str = "1\x1b[31m"
+
+    @hookimpl
+    def register_repulsions():
+        return [ComponentSpec("odd", "summary with [/] and \x1b]0;title\x07", "math:exp")]
+
+    module = types.ModuleType("odd_plugin_19")
+    module.register_repulsions = register_repulsions
+
+    class EntryPoint:
+        name, value, dist = "odd", "odd_plugin_19", Dist()
+
+        def load(self):
+            return module
+
+    real = plugins._entry_points
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [*real(), EntryPoint()])
+    try:
+        result = _invoke("list-plugins")
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output  # shown as \x1b (tables may fold it across lines)
+        assert "\\x1b" in result.output and "odd[/]dist" in result.output
+    finally:
+        monkeypatch.undo()
+        plugins.reset_registry()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import typer
 
+from unlearn_cli.cli.common import for_rich as esc
 from unlearn_cli.cli.common import print_json, warn
 
 
@@ -27,6 +28,7 @@ def list_plugins(
     from rich.console import Console
     from rich.table import Table
 
+    # every name, summary and error below is a plugin's (a stranger's) text: printed escaped
     console = Console()
     table = Table(title="gan-unlearn plugins")
     for column in ("kind", "name", "summary", "distribution", "version", "status"):
@@ -35,21 +37,23 @@ def list_plugins(
     for r in rows:
         status = "[green]ok[/green]" if r["status"] == "ok" else "[red]failed[/red]"
         name = r["qualified"] if (r["kind"], r["name"]) in collided else r["name"]
-        table.add_row(r["kind"], name, r["summary"], r["distribution"], r["version"], status)
+        table.add_row(esc(r["kind"]), esc(name), esc(r["summary"]), esc(r["distribution"]),
+                      esc(r["version"]), status)
     console.print(table)
     if commands:
         table = Table(title="commands added by plugins")
         for column in ("command", "summary", "distribution", "status"):
             table.add_column(column, overflow="fold")
         for c in commands:
-            status = "[green]ok[/green]" if c["status"] == "ok" else f"[red]refused[/red] ({c['refused']})"
-            table.add_row(c["command"], c["summary"], c["distribution"], status)
+            status = ("[green]ok[/green]" if c["status"] == "ok"
+                      else f"[red]refused[/red] ({esc(c['refused'])})")
+            table.add_row(esc(c["command"]), esc(c["summary"]), esc(c["distribution"]), status)
         console.print(table)
     table = Table(title="distributions")
     for column in ("distribution", "version", "entry points", "hooks", "status"):
         table.add_column(column, overflow="fold")
     for d in dists:
         status = "[green]ok[/green]" if d["status"] == "ok" else "[red]failed[/red]"
-        table.add_row(d["distribution"], d["version"], ", ".join(d["entry_points"]),
-                      ", ".join(h.removeprefix("register_") for h in d["hooks"]) or "-", status)
+        table.add_row(esc(d["distribution"]), esc(d["version"]), esc(", ".join(d["entry_points"])),
+                      esc(", ".join(h.removeprefix("register_") for h in d["hooks"]) or "-"), status)
     console.print(table)
