@@ -184,3 +184,24 @@ def test_log_of_a_killed_run_has_no_duplicates_after_resume(tmp_path):
     assert kept == rows[:5]
     truncate_log(log, "adapt#0", 0)  # a stage restarted from scratch keeps none of its lines
     assert [r["stage"] for r in map(json.loads, log.read_text().splitlines())] == ["unlearn", "unlearn"]
+
+
+def test_a_checkpoint_with_infinite_adam_moments_is_never_written(tmp_path):
+    """Finite weights but an infinite exp_avg_sq diverge again on resume: such a state is not a
+    'last good checkpoint' (issue 19, item 4)."""
+    import torch
+    from unlearn_cli.engine.loop import Stage, _check_parameters, make_optimizers
+    from unlearn_cli.config import TrainOptions
+    from unlearn_cli.errors import UnlearnError
+
+    G, D = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+    G.z_dim = 2
+    stage = Stage("unlearn", G, D, torch.nn.Linear(2, 2), torch.zeros(4, 2), 4, TrainOptions(),
+                  0, resume_path=tmp_path / "resume" / "unlearn.safetensors")
+    g_opt, d_opt = make_optimizers(stage)
+    G(torch.ones(1, 2)).sum().backward()
+    g_opt.step()
+    _check_parameters(stage, 1, None, (g_opt, d_opt))  # finite: fine
+    next(iter(g_opt.state.values()))["exp_avg_sq"].fill_(float("inf"))
+    with pytest.raises(UnlearnError, match="optimiser's moments became NaN or infinite by step 2"):
+        _check_parameters(stage, 2, 1, (g_opt, d_opt))
