@@ -603,3 +603,12 @@ def test_list_plugins_escapes_plugin_text(monkeypatch):
     finally:
         monkeypatch.undo()
         plugins.reset_registry()
+
+
+def test_train_refuses_a_gigantic_architecture_before_any_folder(tmp_path):
+    out = tmp_path / "train"
+    start = time.monotonic()
+    check_one_error(_invoke("train", "--gan", "dcgan", "--data", "digits", "--arch",
+                            "channels=100000", "--out", out, "--device", "cpu"), 1,
+                    "train --arch: its config asks for networks of")
+    assert time.monotonic() - start < 30 and not out.exists()

@@ -38,9 +38,11 @@ def _gb(nbytes: float) -> str:
     return f"{nbytes / 1e9:.1f} GB"
 
 
-def check_model_size(plugin, name: str, config: dict, where) -> None:
+def check_model_size(plugin, name: str, config: dict, where,
+                     hint: str = "the file is damaged or not what it claims") -> None:
     """Refuse a config whose networks exceed the parameter limit or the available memory
-    (see the module docstring); plugins without ``estimate`` are not checked."""
+    (see the module docstring); plugins without ``estimate`` are not checked. ``hint`` says
+    what a too-large config means where it came from."""
     estimate = getattr(plugin, "estimate", None)
     if estimate is None:
         return
@@ -58,7 +60,7 @@ def check_model_size(plugin, name: str, config: dict, where) -> None:
     if params > limit:
         raise UnlearnError(f"{where}: its config asks for networks of {params:,} parameters "
                            f"({_gb(4 * params)} of weights), above the limit of {limit:,}; "
-                           f"the file is damaged or not what it claims (raise "
+                           f"{hint} (raise "
                            f"GAN_UNLEARN_MAX_PARAMS if you really mean it)")
     if os.environ.get("GAN_UNLEARN_MEMORY_CHECK", "1") == "0":
         return

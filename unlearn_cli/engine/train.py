@@ -36,6 +36,10 @@ def train(config: TrainConfig, show_progress: bool = True, resume_dir: Path | No
     registry = get_registry()
     plugin = registry.load("gan", config.gan)
     arch = plugin.validate_config(dict(config.arch))
+    from unlearn_cli.engine.model_checks import check_model_size
+
+    check_model_size(plugin, config.gan, arch, "train --arch",  # before the folder or a network
+                     hint="choose smaller widths or resolution")
     device = pick_device(config.device)
     prepare_training(device, config.precision)
     folder = (RunFolder.resume(resume_dir, "train") if resume_dir is not None
