@@ -612,3 +612,19 @@ def test_train_refuses_a_gigantic_architecture_before_any_folder(tmp_path):
                             "channels=100000", "--out", out, "--device", "cpu"), 1,
                     "train --arch: its config asks for networks of")
     assert time.monotonic() - start < 30 and not out.exists()
+
+
+@pytest.mark.parametrize("command", ["info", "sample", "convert"])
+def test_fifo_or_device_as_a_checkpoint(tmp_path, command):
+    fifo = tmp_path / "net.pkl"
+    os.mkfifo(fifo)
+    for path, fragment in ((fifo, "is a FIFO (named pipe), not a regular file"),
+                           (Path("/dev/zero"), "is a device, not a regular file")):
+        if not path.exists():
+            continue
+        extra = {"sample": ["--out", tmp_path / "out"], "convert": [tmp_path / "o.safetensors"],
+                 "info": []}[command]
+        start = time.monotonic()
+        check_one_error(_invoke(command, path, *extra), 1, fragment)
+        assert time.monotonic() - start < 30
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["net.pkl"]
