@@ -379,3 +379,32 @@ def test_sigterm_during_sample_leaves_no_temporary_file(files, tmp_path):
     assert result.returncode == 130, result.stderr
     assert result.stderr.strip() == "error: interrupted"
     assert not out.exists() and not _temp_files(tmp_path)
+
+
+@pytest.mark.parametrize("checkpoint, failing", [("adapt-1", 1), ("unlearn", 2)])
+def test_disk_full_while_writing_a_checkpoint_keeps_the_folder(files, tmp_path, monkeypatch,
+                                                              checkpoint, failing):
+    """A periodic checkpoint cannot be written: an earlier one stays (atomic write), the folder
+    and its samples stay (even with no stage finished yet), and --resume finishes the run."""
+    import unlearn_cli.io.safetensors_writer as writer
+
+    real, calls = writer.write_safetensors, []
+
+    def fills_up(path, *args, **kwargs):
+        if f".{checkpoint}.safetensors." in Path(path).name:
+            calls.append(path)
+            if len(calls) == failing:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(writer, "write_safetensors", fills_up)
+    config = tmp_path / "c.yaml"
+    config.write_text("train:\n  checkpoint_every: 1\n")
+    out = tmp_path / "r"
+    result = _run(files, out, "--config", config)
+    check_one_error(result, 1, "No space left on device")
+    assert (out / "samples.safetensors").is_file() and not _temp_files(out)
+    assert (out / "resume" / "unlearn.safetensors").is_file() == (failing > 1)
+    monkeypatch.undo()
+    done = _invoke("run", "--resume", out, "--quiet")
+    assert done.exit_code == 0, done.output

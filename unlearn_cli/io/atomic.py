@@ -14,6 +14,13 @@ from typing import Callable, Iterator
 from unlearn_cli.errors import UnlearnError
 
 
+class WriteFailed(UnlearnError):
+    """A write failed (full disk, quota, read-only): a run keeps its folder (samples, finished
+    stages, the last checkpoint) so that --resume continues once the cause is fixed."""
+
+    keep_run_folder = True
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``path`` in one rename."""
@@ -23,8 +30,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
     except OSError as exc:
-        raise UnlearnError(f"cannot write to {target.parent}: {exc.strerror or exc}; "
-                           f"choose a writable output location") from exc
+        raise WriteFailed(f"cannot write to {target.parent}: {exc.strerror or exc}; "
+                          f"choose a writable output location") from exc
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -34,8 +41,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise UnlearnError(f"could not write {target}: {exc.strerror or exc}; "
-                           f"check free space and permissions") from exc
+        raise WriteFailed(f"could not write {target}: {exc.strerror or exc}; "
+                          f"check free space and permissions") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
