@@ -78,7 +78,10 @@ def measure(resolution: int, preset: str, work: Path, extra: list[str]) -> dict:
            "peak_rss_mb": round(peak_kb / 1024, 1) if peak_kb > before else None}
     metrics = out / "metrics.json"
     if metrics.is_file():
-        row["stage_peaks_mb"] = json.loads(metrics.read_text()).get("memory_peak_mb")
+        recorded = json.loads(metrics.read_text())
+        row["stage_peaks_mb"] = recorded.get("memory_peak_mb")
+        row["estimate_mb"] = recorded.get("memory_estimate_mb")
+        row["timings_s"] = recorded.get("timings_s")
     if done.returncode:
         row["error"] = done.stderr.strip().splitlines()[-1:] 
     return row
@@ -102,7 +105,7 @@ def main() -> None:
     except (OSError, StopIteration):
         pass
     print(f"# {time.strftime('%Y-%m-%d')} {cpu}, {os.cpu_count()} cores, preset {args.preset}")
-    print(f"{'res':>5} {'G params':>10} {'D params':>10} {'rc':>3} {'peak RSS MB':>12} {'wall s':>7}  per stage")
+    print(f"{'res':>5} {'G params':>10} {'D params':>10} {'rc':>3} {'peak RSS MB':>12} {'estimate':>9} {'wall s':>7}  per stage")
     for res in args.res:
         out = subprocess.run([sys.executable, __file__, "--child", str(res), "--preset", args.preset,
                               "--", *args.extra], capture_output=True, text=True)
@@ -113,7 +116,7 @@ def main() -> None:
             continue
         row.update(date=time.strftime("%Y-%m-%d"), cpu=cpu)
         print(f"{res:>5} {row['g_params']:>10,} {row['d_params']:>10,} {row['rc']:>3} "
-              f"{row['peak_rss_mb']!s:>12} {row['wall_s']:>7}  {row.get('stage_peaks_mb') or row.get('error')}")
+              f"{row['peak_rss_mb']!s:>12} {row.get('estimate_mb')!s:>9} {row['wall_s']:>7}  {row.get('stage_peaks_mb') or row.get('error')}")
         if args.json:
             with open(args.json, "a") as f:
                 f.write(json.dumps(row) + "\n")

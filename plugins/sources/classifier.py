@@ -33,8 +33,9 @@ def collect(context: SourceContext) -> SampleSets:
         flagged += int(hit.sum())
         negatives, scores = _most_confident(torch.cat([negatives, images[hit]]),
                                             torch.cat([scores, target[hit]]), max_negatives)
-        positives.append(images[target < max_prob])
+        positives.append(common.compact_images(images[target < max_prob]))  # uint8 when large
     positives = torch.cat(positives)
+    negatives = common.compact_images(negatives)
 
     stats = {"tried": tally.tried, "flagged": flagged, "negatives": int(negatives.shape[0]),
              "positives": int(positives.shape[0]), "ambiguous": tally.tried - flagged - int(positives.shape[0]),

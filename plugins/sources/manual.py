@@ -50,7 +50,7 @@ def collect(context: SourceContext) -> SampleSets:
     chosen = torch.zeros(shown, dtype=torch.bool)
     chosen[[i - 1 for i in picked]] = True
     extra = common.generate_all(context, max(0, candidates - shown), seed, common.STREAM_EXTRA)
-    positives = torch.cat([grid[~chosen], extra])
+    positives = torch.cat([common.compact_images(grid[~chosen]), extra])  # both compact: same dtype
     stats.update({"grid": str(path), "shown": shown, "picked": picked, "tried": max(candidates, shown)})
     if len(picked) < common.FEW_NEGATIVES:
         common.warn(stats, f"only {len(picked)} sample(s) picked; adaptation works better with "

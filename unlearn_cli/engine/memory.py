@@ -13,7 +13,9 @@ working set.
   seen: :data:`SAFETY` covers it.
 
 The working set is ``GAN_UNLEARN_WORKSET_MB`` (default: 1024 MB on CPU, a quarter of the free
-GPU memory on CUDA). ``GAN_UNLEARN_MEMORY_CHECK=0`` turns the pre-run estimate off.
+GPU memory on CUDA). Before a run starts, :func:`estimate_run` adds up what it will hold and
+:func:`check_fits` refuses it in one line when that exceeds the available memory (or
+``GAN_UNLEARN_MEMORY_LIMIT_MB``); ``GAN_UNLEARN_MEMORY_CHECK=0`` turns the check off.
 """
 from __future__ import annotations
 
@@ -217,3 +219,113 @@ def available_bytes(device: torch.device) -> int | None:
     except OSError:
         pass
     return None
+
+
+# --------------------------------------------------------------------------- per-stage peaks
+class StagePeaks:
+    """Peak memory of each stage of a run in MB: peak RSS on CPU, the allocator's peak on CUDA.
+
+    ``mark(stage)`` records the peak since the previous mark and starts a new one, so each
+    number is that stage's own (metrics.json ``memory_peak_mb``; benchmarks/memory.py).
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = torch.device(device)
+        self.peaks: dict[str, float] = {}
+        self._restart()
+
+    def _restart(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            reset_peak_rss()
+
+    def _peak_mb(self) -> float:
+        if self.device.type == "cuda":
+            return round(torch.cuda.max_memory_allocated(self.device) / MB, 1)
+        return peak_rss_mb()
+
+    def mark(self, stage: str, restart: bool = True) -> None:
+        """``restart=False`` for the last stage: the process's own peak (what getrusage and an
+        outside observer report) then stays the run's true peak."""
+        self.peaks[stage] = max(self.peaks.get(stage, 0.0), self._peak_mb())
+        if restart:
+            self._restart()
+
+
+# --------------------------------------------------------------------------- pre-run estimate
+def module_bytes(module: torch.nn.Module | None) -> int:
+    if module is None:
+        return 0
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """What a run will hold beyond what is resident when it is estimated (after loading)."""
+
+    training_states: int  # network copies, Adam moments, gradients, adapted models, centre
+    samples: int  # the positives and negatives, kept compact (engine/sample_store.py)
+    activations: int  # one training batch's graph (with R1 / path-length double backward)
+    workset: int  # one generation batch (collecting, evaluation, report)
+
+    @property
+    def total(self) -> int:
+        return self.samples + max(self.training_states + self.activations, self.workset)
+
+
+def estimate_run(G: torch.nn.Module, D: torch.nn.Module | None, batch: int, candidates: int,
+                 adapted_models: int, device: torch.device) -> RunEstimate:
+    """Extra memory a run needs, from the model's sizes and its measured activation memory.
+
+    The unlearning stage is the largest: G and its EMA copy, two Adam moments and a gradient
+    for each of G and D, the adapted models and their centre (6 + K copies of G, 4 of D).
+    """
+    g, d = module_bytes(G), module_bytes(D) or module_bytes(G)  # no D: a fresh one, ~G's size
+    states = (6 + adapted_models) * g + 4 * d
+    per_value = 1 if G.img_channels * G.img_resolution ** 2 >= 64 * 64 * 3 else 4
+    samples = candidates * G.img_channels * G.img_resolution ** 2 * per_value
+    activations = 0
+    if D is not None:
+        # D(G(z)) kept for backward; the R1 and path-length terms build a second graph on top
+        activations = 2 * training_cost(G, D, device).bytes_for(batch)
+    workset = min(workset_bytes(device), generation_cost(G, device).bytes_for(MAX_GENERATION_BATCH))
+    return RunEstimate(states, samples, activations, workset)
+
+
+def check_fits(estimate: RunEstimate, device: torch.device) -> None:
+    """Refuse, before any work, a run whose estimate exceeds the memory available now."""
+    if os.environ.get("GAN_UNLEARN_MEMORY_CHECK", "1") == "0":
+        return
+    available = available_bytes(device)
+    limit = os.environ.get("GAN_UNLEARN_MEMORY_LIMIT_MB")
+    if limit:  # a share of a machine that others use too
+        try:
+            mb = float(limit)
+        except ValueError:
+            mb = -1.0
+        if not mb > 0:
+            raise UnlearnError(f"GAN_UNLEARN_MEMORY_LIMIT_MB must be a positive number of "
+                               f"megabytes, got {limit!r}")
+        available = int(mb * MB) if available is None else min(available, int(mb * MB))
+    if available is None or estimate.total <= available:
+        return
+    where = "GPU memory" if device.type == "cuda" else "memory"
+    raise UnlearnError(
+        f"this run needs about {estimate.total / 2**30:.1f} GB more {where} than the "
+        f"{available / 2**30:.1f} GB available (model copies and optimiser states "
+        f"{estimate.training_states / 2**30:.1f} GB, samples {estimate.samples / 2**30:.1f} GB, "
+        f"one batch {max(estimate.activations, estimate.workset) / 2**30:.1f} GB); lower --batch, "
+        f"--candidates or --adapted-models, free memory, or set GAN_UNLEARN_MEMORY_CHECK=0 to try anyway")
+
+
+def current_rss_bytes() -> int:
+    """This process's resident memory now (VmRSS), 0 where it cannot be read."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

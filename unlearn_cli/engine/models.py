@@ -234,7 +234,7 @@ def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_from(G: nn.Module, z, device: str, batch: int = 256, truncation_psi: float = 1.0,
+def generate_from(G: nn.Module, z, device: str, batch: int | None = None, truncation_psi: float = 1.0,
                   noise_mode: str = "const", who: str = "a source") -> torch.Tensor:
     """Images from G for given latents z [n, z_dim] (what SourceContext.generate_from does)."""
     if not torch.is_tensor(z) or z.dim() != 2 or z.shape[1] != G.z_dim or not z.is_floating_point():
@@ -242,5 +242,8 @@ def generate_from(G: nn.Module, z, device: str, batch: int = 256, truncation_psi
         raise UnlearnError(f"{who} asked for images of latents shaped {shape}; generate_from(z) "
                            f"takes a float tensor [n, {G.z_dim}] (context.latents(n, seed) makes one)")
     z = z.float()
+    if batch is None:  # what fits in the working set (engine/memory.py), at most 256
+        from unlearn_cli.engine.memory import generation_batch
+        batch = generation_batch(G, device, cap=256)
     return torch.cat([G(z[i:i + batch].to(device), truncation_psi=truncation_psi,
                         noise_mode=noise_mode) for i in range(0, len(z), batch)])

@@ -6,6 +6,7 @@ second, not after an hour). Outputs go to one run folder (docs/run-folder.md; en
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,12 @@ class Job:
     classifier: Any = None
     #: {kind: {name, distribution, version}} of the components used: in metrics, manifest, files
     plugins: dict[str, dict] = field(default_factory=dict)
+    #: peak memory per stage (engine/memory.py), in metrics.json as memory_peak_mb
+    memory: Any = None
+
+    def _mark(self, stage: str) -> None:
+        if self.memory is not None:
+            self.memory.mark(stage)
 
     @property
     def log_path(self) -> Path:
@@ -84,7 +91,9 @@ class Job:
             self.outputs.setdefault("adapted", []).append(
                 {"file": name, "sha256": digest, **self._target_share(out.G_ema)})
             adapted.append(out.G)
+            del out  # its EMA copy, D and optimiser states go before the next model is adapted
         self.timings["adapt"] = time.perf_counter() - started
+        self._mark("adapt")
         return adapted
 
     def _target_share(self, G: torch.nn.Module) -> dict:
@@ -106,6 +115,7 @@ class Job:
                              self.repulsion() if use_repulsion else None, self.config,
                              self.log_path, self.show_progress, self.resume_path("unlearn"))
         self.timings["unlearn"] = time.perf_counter() - started
+        self._mark("unlearn")
         return out
 
     def save_unlearned(self, G_ema: torch.nn.Module, G: torch.nn.Module | None = None,
@@ -336,6 +346,28 @@ def _worth_keeping(out_dir: Path, exc: BaseException) -> bool:
     return _has_progress(out_dir) or (stopped and (out_dir / SAMPLES_FILE).is_file())
 
 
+def _check_memory(config: RunConfig, bundle: GanBundle, device: torch.device, mode: str,
+                  adapted_files) -> int | None:
+    """Estimate what the run will add to memory and refuse it now if that is not available.
+
+    Returns the estimate plus what is resident now, in bytes (recorded in metrics.json), or
+    None when the check is off (GAN_UNLEARN_MEMORY_CHECK=0).
+    """
+    from unlearn_cli.engine import memory
+
+    if os.environ.get("GAN_UNLEARN_MEMORY_CHECK", "1") == "0":
+        return None
+    options = config.model_dump(mode="json")
+    candidates = options.get("candidates") or (options.get("source_options") or {}).get("candidates") or 2000
+    adapted = len(adapted_files) if mode == "unlearn" else config.adapted_models
+    estimate = memory.estimate_run(bundle.G_ema, bundle.D, config.train.batch, int(candidates),
+                                   adapted, device)
+    memory.check_fits(estimate, device)
+    resident = (memory.current_rss_bytes() if device.type == "cpu"
+                else torch.cuda.memory_allocated(device))
+    return resident + estimate.total
+
+
 def _has_progress(out_dir: Path) -> bool:
     """A finished stage's model or an interrupted stage's checkpoint: worth --resume."""
     models = [p for p in out_dir.glob("*.safetensors") if p.name != SAMPLES_FILE]
@@ -361,7 +393,12 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         write_text(out_dir / "config.yaml", to_yaml(config))
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    from unlearn_cli.engine import memory
+
+    peaks = memory.StagePeaks(device)
     bundle = load_gan(config.ckpt, config.gan, str(device))
+    if bundle.G is not bundle.G_ema:
+        bundle.G = bundle.G_ema  # a run trains copies of G_ema only: the raw G need not stay resident
     for warning in bundle.warnings:
         if distributed.is_main():
             sys.stderr.write(f"warning: {warning}\n")
@@ -370,13 +407,16 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     export_plan = plan_run_export(config, bundle, mode, out_dir)  # refused now, not after training
     classifier = load_classifier(config, device, required=config.source == "classifier",
                                  shape=(bundle.G_ema.img_channels, bundle.G_ema.img_resolution))
+    estimate = _check_memory(config, bundle, device, mode, adapted_files)  # a run that cannot fit stops now
+    peaks.mark("load")
     samples = collect_samples(config, bundle, classifier, device, out_dir, ask)
     timings["collect"] = time.perf_counter() - started
+    peaks.mark("collect")
     echo(f"negatives: {len(samples.negatives)}, positives: {len(samples.positives)}")
     torch.manual_seed(config.seed + 1)
     D = ensure_discriminator(bundle, samples.positives, config, device, show_progress)
     job = Job(config, bundle, D, samples, device, out_dir, show_progress, timings,
-              classifier=classifier, plugins=components_used(config, bundle, mode))
+              classifier=classifier, plugins=components_used(config, bundle, mode), memory=peaks)
     if mode == "adapt":
         job.adapt_models()
     elif mode == "unlearn":
@@ -401,6 +441,7 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         metrics["eval"] = evaluate_pair(bundle.G_ema, job.outputs["unlearned_G_ema"], classifier,
                                         config, device)
         timings["eval"] = time.perf_counter() - t
+        peaks.mark("eval")
     elif classifier is None and "unlearned_G_ema" in job.outputs:
         metrics["eval_note"] = ("not measured: no classifier to count the target; pass "
                                 "--classifier NAME, or run `gan-unlearn eval` later")
@@ -411,10 +452,16 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         sys.stderr.flush()
     timings["total"] = time.perf_counter() - started
     metrics["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
+    if estimate is not None:
+        metrics["memory_estimate_mb"] = round(estimate / memory.MB, 1)
+    metrics["memory_peak_mb"] = peaks.peaks
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=str))
     if distributed.is_main():  # report.md, report.html and their PNGs (docs/evaluation.md)
         from unlearn_cli.metrics.report import write_run_report
         write_run_report(out_dir, metrics, bundle.G_ema, job.outputs.get("unlearned_G_ema"), config,
                          device, classifier=classifier)  # the classifier is loaded once per run
+        peaks.mark("report", restart=False)  # the report's own peak, added once it is known
+        metrics["memory_peak_mb"] = peaks.peaks
+        write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True, default=str))
     write_manifest(out_dir, job.plugins)
     return metrics

@@ -23,7 +23,7 @@ def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict, m
     state = opt.state_dict()
     for index, slots in state["state"].items():
         for key, value in slots.items():
-            tensors[f"{prefix}.{index}.{key}"] = value.detach().clone().contiguous()
+            tensors[f"{prefix}.{index}.{key}"] = value.detach()  # written as is: no copy
     meta[prefix] = {"param_groups": state["param_groups"],
                     "slots": {str(i): sorted(s) for i, s in state["state"].items()}}
 
@@ -80,9 +80,11 @@ def save_checkpoint(path: Path, stage, state, g_opt, d_opt, rng: torch.Generator
     tensors: dict[str, torch.Tensor] = {}
     for part, module in (("G", stage.G), ("D", stage.D), ("G_ema", stage.G_ema)):
         for name, value in module.state_dict().items():
-            tensors[f"{part}.{name}"] = value.detach().cpu().clone().contiguous()
+            # no copies: the writer streams each tensor from its own memory (a copy of
+            # three networks and two Adam states is GBs at 256 px)
+            tensors[f"{part}.{name}"] = value.detach()
         for name, value in _unsaved_buffers(module).items():
-            tensors[f"{BUFFERS}{part}.{name}"] = value.detach().cpu().clone().contiguous()
+            tensors[f"{BUFFERS}{part}.{name}"] = value.detach()
     meta: dict = {}
     _flatten_optimizer("g_opt", g_opt, tensors, meta)
     _flatten_optimizer("d_opt", d_opt, tensors, meta)
