@@ -408,3 +408,48 @@ def test_disk_full_while_writing_a_checkpoint_keeps_the_folder(files, tmp_path, 
     monkeypatch.undo()
     done = _invoke("run", "--resume", out, "--quiet")
     assert done.exit_code == 0, done.output
+
+
+def _on_a_terminal(args, answer: bytes, timeout: float = 120.0) -> tuple[int, str]:
+    """Run gan-unlearn with a pseudo-terminal as stdin/stdout/stderr; send ``answer`` once the
+    manual source's question is shown. Returns the exit code and everything printed."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "unlearn_cli", *map(str, args)], stdin=slave,
+                            stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    seen, sent, deadline = b"", False, time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not sent and b"undesired samples" in seen:
+                os.write(master, answer)
+                sent = True
+            if proc.poll() is not None and not ready:
+                break
+    finally:
+        os.close(master)
+    proc.wait(timeout=30)
+    return proc.returncode, seen.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def test_end_of_input_at_the_manual_prompt_is_a_line_of_its_own(tmp_path):
+    code, text = _on_a_terminal(["run", "--source", "manual", "--ui", "terminal", "--candidates",
+                                 "16", "--out", tmp_path / "r", "--quiet", "--device", "cpu"],
+                                b"\x04")  # Ctrl-D: end of input
+    errors = [line for line in text.splitlines() if "error:" in line]
+    assert code == 1, text
+    assert len(errors) == 1 and errors[0].startswith("error: "), text  # not glued to the question
+    assert "no answer to the question (end of input)" in errors[0] and "--pick" in errors[0]
+    assert "Traceback" not in text

@@ -147,10 +147,14 @@ def _terminal_prompt():
     def ask(prompt: str) -> str:
         try:
             return typer.prompt(prompt, prompt_suffix="")
-        except typer.Abort:  # end of input: end the prompt's line, so the error has its own
-            sys.stdout.write("\n")
+        except typer.Abort:  # (Click's answer to both end of input and Ctrl-C)
+            from unlearn_cli.engine import interrupts
+
+            sys.stdout.write("\n")  # end the prompt's line, so the error line has its own
             sys.stdout.flush()
-            raise
+            if interrupts.pending() is not None:
+                raise KeyboardInterrupt from None
+            raise EOFError("end of input") from None  # sources say what to do instead
 
     return ask
 
