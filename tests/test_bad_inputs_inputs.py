@@ -628,3 +628,13 @@ def test_fifo_or_device_as_a_checkpoint(tmp_path, command):
         check_one_error(_invoke(command, path, *extra), 1, fragment)
         assert time.monotonic() - start < 30
         assert sorted(p.name for p in tmp_path.iterdir()) == ["net.pkl"]
+
+
+def test_convert_and_sample_print_names_escaped(foreign, tmp_path):
+    root, _, _ = foreign
+    dst = tmp_path / "o\x1b[2J.safetensors"
+    result = _invoke("convert", root / "rosi.pt", dst)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "o\\x1b[2J.safetensors" in result.output
+    result = _invoke("sample", dst, "--out", tmp_path / "s\x1b]0;t\x07")
+    assert result.exit_code == 0 and "\x1b" not in result.output, result.output

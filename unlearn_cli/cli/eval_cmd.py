@@ -96,18 +96,19 @@ def _print_table(data: dict) -> None:
     from rich.table import Table
 
     from unlearn_cli.metrics.report import headline
+    from unlearn_cli.safe_text import for_rich as esc  # file and class names are the user's
 
     table = Table(title="gan-unlearn eval", show_header=False)
     table.add_column("", style="bold")
     table.add_column("", overflow="fold")
     for role, info in data["models"].items():
-        table.add_row(f"{role} model", info["file"])
+        table.add_row(f"{role} model", esc(info["file"]))
     for label, value in headline(data):
-        table.add_row(label, value)
+        table.add_row(esc(label), esc(value))
     ev = data["eval"]
-    table.add_row("latents", ev["latents"])
+    table.add_row("latents", esc(ev["latents"]))
     if "report" in data:
-        table.add_row("report", data["report"])
+        table.add_row("report", esc(data["report"]))
     Console().print(table)
 
 

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from unlearn_cli.cli.common import visible
+
 
 def export(
     model: str = typer.Argument(..., help="Model to export: a gan-unlearn .safetensors (or a checkpoint `convert` reads)."),
@@ -20,8 +22,8 @@ def export(
 
     done = export_model(model, out, fmt, names, overwrite)
     for note in done.notes:
-        typer.echo(f"note: {note}", err=True)
+        typer.echo(visible(f"note: {note}"), err=True)
     for key, value in done.settings.items():  # what their constructors need (also in the file)
         typer.echo(f"{key}: {json.dumps(value, sort_keys=True)}")
-    typer.echo(f"{out}: {done.plan.format} ({done.plan.naming} names; {', '.join(done.parts)}), "
-               f"sha256 {done.sha256}")
+    typer.echo(visible(f"{out}: {done.plan.format} ({done.plan.naming} names; "
+                       f"{', '.join(done.parts)}), sha256 {done.sha256}"))

@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from unlearn_cli.cli.common import visible, warn
+
 
 def convert(
     src: str = typer.Argument(..., help="Checkpoint to import: rosinality .pt, NVIDIA .pkl, or ours."),
@@ -23,11 +25,11 @@ def convert(
     check_outputs([dst], overwrite, inputs=[src])
     bundle = load_gan(src, gan)
     for warning in bundle.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        warn(warning)  # (escaped: an importer may quote the file's own names)
     digest = bundle.save(dst, "pretrained", parent_sha256=bundle.sha256,
                          params={"converted_from": Path(src).name})
     parts = ", ".join(p for p in ("G", "G_ema", "D") if p != "D" or bundle.D is not None)
-    typer.echo(f"{dst}: {bundle.gan} ({parts}), sha256 {digest}")
+    typer.echo(visible(f"{dst}: {bundle.gan} ({parts}), sha256 {digest}"))
 
 
 def sample(
@@ -80,13 +82,13 @@ def sample(
 
         write_with(tensors, lambda tmp: write_safetensors(tmp, {"images": images.float()},
                                                           {"model": str(model)}))
-        typer.echo(f"{tensors}: images {list(images.shape)}")
+        typer.echo(visible(f"{tensors}: images {list(images.shape)}"))
     if out is not None:
         from unlearn_cli.io.images import save_grid, save_images
 
         save_grid(images, out / "grid.png")
         save_images(images, out, prefix="sample-")
-        typer.echo(f"{out}: grid.png and {len(images)} images")
+        typer.echo(visible(f"{out}: grid.png and {len(images)} images"))
 
 
 def _sample_files(out: Optional[Path], n: Optional[int]) -> list[Path]:
