@@ -453,3 +453,4 @@ def test_end_of_input_at_the_manual_prompt_is_a_line_of_its_own(tmp_path):
     assert len(errors) == 1 and errors[0].startswith("error: "), text  # not glued to the question
     assert "no answer to the question (end of input)" in errors[0] and "--pick" in errors[0]
     assert "Traceback" not in text
+    _documented("no answer to the question (end of input)")
