@@ -216,33 +216,65 @@ def test_plugin_commands_get_panel_and_collisions_are_refused(monkeypatch):
     assert "commands added by plugins" in table and "bye" in table and "distributions" in table
 
 
-def test_plugin_options_reach_a_third_party_source(monkeypatch, tmp_path):
-    """`--plugin-option KEY=VALUE` and the YAML's `plugin_options` arrive, merged, in the source's
-    context.options; a flag overrides the file's value for its key only."""
-    from engine_helpers import tiny_dcgan_file
+def _recorder(monkeypatch, tmp_path, seen):
+    """A third-party source with typed options that records what it receives."""
+    from pydantic import Field
 
-    seen = {}
+    from engine_helpers import tiny_dcgan_file
+    from unlearn_cli.api import ComponentOptions
+
+    class RecorderOptions(ComponentOptions):
+        blur: int = Field(1, ge=0, description="blur radius")
+        mode: str = "hard"
+        strict: bool = False
+        pattern: str = "x"
 
     def collect(context):
-        seen.update(context.options["plugin_options"])
+        seen.update({k: context.options[k] for k in RecorderOptions.model_fields})
         raise UnlearnError("recorded")
 
     @hookimpl
     def register_sources():
-        return [ComponentSpec("recorder", "records its options", "options_plugin:collect")]
+        return [ComponentSpec("recorder", "records its options", "options_plugin:collect",
+                              options_model=RecorderOptions)]
 
-    ckpt = tiny_dcgan_file(tmp_path / "g.safetensors")
     _module(monkeypatch, "options_plugin", register_sources=register_sources, collect=collect)
     _patch(monkeypatch, list(plugins._entry_points()) + [FakeEntryPoint("recorder", "options_plugin")])
+    return tiny_dcgan_file(tmp_path / "g.safetensors")
+
+
+def test_typed_options_reach_a_third_party_source(monkeypatch, tmp_path):
+    """-o KEY=VALUE, -o KIND.KEY=VALUE, the older --plugin-option and the YAML's
+    source_options/plugin_options arrive, merged and typed by the source's model, in its
+    context.options; a flag overrides the file's value for its key only, and text stays text."""
+    seen = {}
+    ckpt = _recorder(monkeypatch, tmp_path, seen)
     config = tmp_path / "run.yaml"
-    config.write_text("plugin_options:\n  blur: 2\n  mode: soft\n")
+    config.write_text("plugin_options:\n  blur: 2\nsource_options:\n  mode: soft\n")
     result = CliRunner().invoke(create_app(), [
         "run", "--ckpt", str(ckpt), "--source", "recorder", "--config", str(config),
-        "--plugin-option", "blur=3", "--plugin-option", "strict=true", "--device", "cpu",
-        "--out", str(tmp_path / "out")])
+        "--plugin-option", "blur=3", "-o", "strict=true", "-o", "source.pattern=00001",
+        "--device", "cpu", "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and "recorded" in result.output
-    assert seen == {"blur": 3, "mode": "soft", "strict": True}
+    assert seen == {"blur": 3, "mode": "soft", "strict": True, "pattern": "00001"}
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("flag, expected", [
+    (["-o", "blurr=3"], "no chosen component has an option 'blurr'"),
+    (["-o", "source.blurr=3"], "source 'recorder' (sample-dist 1.2.3) has no option 'blurr'; "
+                               "its options: blur, mode, strict, pattern"),
+    (["-o", "blur=soft"], "source 'recorder' (sample-dist 1.2.3): option 'blur' must be a valid integer"),
+    (["--max-negatives", "3"], "source 'recorder' (sample-dist 1.2.3) has no option 'max_negatives'"),
+])
+def test_a_wrong_option_is_refused_before_anything_loads(monkeypatch, tmp_path, flag, expected):
+    seen = {}
+    ckpt = _recorder(monkeypatch, tmp_path, seen)
+    result = CliRunner().invoke(create_app(), ["run", "--ckpt", str(ckpt), "--source", "recorder",
+                                               *flag, "--out", str(tmp_path / "out")])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and expected in lines[0], result.output
+    assert not seen and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("item", ["blur", "=3", "a.b=1"])
@@ -250,7 +282,7 @@ def test_bad_plugin_option_is_one_line(item, tmp_path):
     result = CliRunner().invoke(create_app(), ["run", "--plugin-option", item, "--out", str(tmp_path / "o")])
     assert result.exit_code != 0
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "--plugin-option takes KEY=VALUE" in lines[0]
+    assert len(lines) == 1 and "--plugin-option takes KEY=VALUE or KIND.KEY=VALUE" in lines[0]
     assert not (tmp_path / "o").exists()
 
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from unlearn_cli.errors import UnlearnError
 
-__all__ = ["ComponentSpec", "KINDS", "UnlearnError", "compact_images", "images_as_float"]
+__all__ = ["ComponentSpec", "ComponentOptions", "NoOptions", "KINDS", "UnlearnError", "compact_images", "images_as_float"]
 
 #: plugin kind -> the hook that collects its specs
 KINDS = {
@@ -32,27 +32,62 @@ class ComponentSpec:
     name:    what users type (``--repulsion exp``); lower-case, no spaces.
     summary: one line for ``list-plugins``.
     target:  ``"package.module:attr"``, imported lazily by :meth:`load`.
-    options: free-form, kind-specific facts the core may read without importing the target.
+    options: free-form, kind-specific facts the core may read without importing the target
+             (a dataset's ``classes``, ``model``, ``classifier``; a classifier's ``classes``).
+
+    What users may set (docs/plugins/hooks.md, "Options"):
+
+    options_model: the component's typed options: a pydantic model (subclass
+             :class:`ComponentOptions`) or ``"module:attr"`` naming one, imported only when the
+             options are needed (so this module stays cheap to import). Its fields, defaults and
+             descriptions are what ``-o KEY=VALUE``, ``<kind>_options:`` in YAML, ``run --help``
+             and ``list-plugins --options`` use; values are checked against it before anything
+             loads. None: the component takes no options.
+
+    Facts the core acts on (it never tests a component's name):
+
+    needs_classifier: a source that cannot work without ``--classifier``.
+    interactive:  a source that may ask the user (``context.ask``); with several processes it
+                  is refused unless one of ``answers_from`` (option keys) is set.
+    answers_from: option keys that, when set, let an interactive source run without asking.
+    keeps:        files the component writes into the run folder that make a failed run's
+                  folder worth keeping (e.g. the numbered grid users pick from).
+    chosen_by:    a run key (``neg``) that, given without ``--source``, chooses this source.
     """
 
     name: str
     summary: str
     target: str
     options: dict[str, Any] = field(default_factory=dict)
+    options_model: Any = None
+    needs_classifier: bool = False
+    interactive: bool = False
+    answers_from: tuple[str, ...] = ()
+    keeps: tuple[str, ...] = ()
+    chosen_by: str | None = None
 
     def load(self) -> Any:
         """Import and return the implementation this spec names."""
-        module_name, _, attr = self.target.partition(":")
-        try:
-            obj = importlib.import_module(module_name)
-            for part in filter(None, attr.split(".")):
-                obj = getattr(obj, part)
-        except Exception as exc:  # a broken plugin must not take the CLI down
-            raise UnlearnError(
-                f"component '{self.name}' could not be loaded from {self.target}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        return obj
+        return _import_target(self.target, f"component '{self.name}'")
+
+    def options_class(self) -> Any:
+        """The options model (imported if named as ``"module:attr"``), or None."""
+        model = self.options_model
+        if isinstance(model, str):
+            model = _import_target(model, f"the options of component '{self.name}'")
+        return model
+
+
+def _import_target(target: str, what: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    try:
+        obj = importlib.import_module(module_name)
+        for part in filter(None, attr.split(".")):
+            obj = getattr(obj, part)
+    except Exception as exc:  # a broken plugin must not take the CLI down
+        raise UnlearnError(f"{what} could not be loaded from {target}: "
+                           f"{type(exc).__name__}: {exc}") from exc
+    return obj
 
 
 @dataclass
@@ -147,8 +182,9 @@ class SourceContext:
                          deterministic for a seed (the core owns the model and the device).
     classifier:  a loaded classifier (see plugins/classifiers) or None.
     resolution, channels: what the GAN makes; images must be converted to this.
-    options:     the run's resolved config as a dict (neg, target, threshold, candidates,
-                 max_negatives, pick, pick_file, seed, ...).
+    options:     the run's settings (neg, target, seed, ckpt, ...) and, at the top level, the
+                 source's own resolved options (its options_model's fields, defaults filled:
+                 e.g. candidates, threshold); ``options_of(context, Model)`` reads them typed.
     out_dir:     the run folder; sources save what the user should see (e.g. the numbered grid).
     ask(prompt) -> str: reads an answer from the terminal (tests replace it).
     """
@@ -395,17 +431,22 @@ __all__ += [
     "load_component",
     "Generator", "Discriminator", "GanPlugin", "Source", "Classifier", "ClassifierLoader",
     "RepulsionLoss", "Repulsion", "MethodJob", "Method", "Dataset",
-    "ClassifierBase", "finish_classifier", "adapt_images",
+    "ClassifierBase", "finish_classifier", "adapt_images", "options_of",
 ]
 
 #: torch-backed helpers, imported on first use so that importing this module stays cheap
 _LAZY = {"ClassifierBase": "Classifier", "finish_classifier": "finish", "adapt_images": "adapt_images"}
+#: pydantic-backed, imported on first use (plugins name their options model lazily too)
+_LAZY_OPTIONS = {"ComponentOptions": "ComponentOptions", "NoOptions": "NoOptions", "options_of": "options_of"}
 
 
 def __getattr__(name: str):
     """``ClassifierBase`` (subclass it: resizing, channel conversion, probs), ``finish_classifier``
     (device, eval mode, frozen: what a classifier's load returns), ``adapt_images``; see
     unlearn_cli/classifier_base.py. They import torch, so they load when first asked for."""
+    if name in _LAZY_OPTIONS:
+        from unlearn_cli import component_options
+        return getattr(component_options, _LAZY_OPTIONS[name])
     if name in _LAZY:
         from unlearn_cli import classifier_base
         return getattr(classifier_base, _LAZY[name])

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal, Optional, TypeVar, Union
+from typing import Any, Literal, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from unlearn_cli.errors import UnlearnError
 
@@ -74,17 +74,6 @@ class RunConfig(StrictModel):
     classifier: Optional[str] = None
     classifier_path: Optional[str] = None
     target: str = "8"
-    threshold: float = Field(0.9, gt=0, le=1)
-    candidates: int = Field(2000, ge=1, le=MAX_SAMPLES)  # samples generated to look for negatives / positives
-    # most confident flagged samples kept; 128 (nearly every flagged sample of 2000 candidates on
-    # the bundled default) beat 32 on every seed: the adapted model sees more kinds of the feature
-    max_negatives: int = 128
-    pick: Optional[str] = None
-    pick_file: Optional[str] = None
-    # manual source: how it asks (auto, browser, terminal) and where its pick page listens
-    ui: str = "auto"
-    host: str = "127.0.0.1"
-    port: Optional[int] = Field(None, ge=0, le=65535)  # None: 8765, else any free port
     # stage 1: adapt
     adapt_iters: int = 300
     adapted_models: int = Field(1, ge=1)
@@ -94,19 +83,19 @@ class RunConfig(StrictModel):
     unlearn_iters: int = 1000
     repulsion: str = "exp"
     gamma: float = 1.0
-    alpha: float = 1.0
-    eps: float = 1e-3
     # weight of the adapted models' samples shown to D as fake during unlearning; 0 = the
     # paper's stage 2 exactly (docs/method.md, docs/results.md: this is what moves PUL)
     adapted_fakes: float = 1.0
-    # extrapolation baseline (method "extrapolation")
-    extrapolation_strength: float = 0.5  # g = -strength in theta_G + g (theta_N - theta_G)
     # evaluation
     eval_samples: int = Field(2000, ge=2, le=MAX_SAMPLES)
     reference: Optional[str] = None  # real images for FID: a dataset plugin name or a folder
-    # options of components from other packages (a source or method we do not ship): the core
-    # keeps them, unchecked, for the plugin to read (`--plugin-option KEY=VALUE`, docs/plugins)
-    plugin_options: dict[str, Union[bool, int, float, str]] = {}
+    # each chosen component's own options, typed by its spec's options_model and complete with
+    # its defaults (unlearn_cli/component_options.py): -o KEY=VALUE, `source_options:` in YAML,
+    # and the older flags (--threshold, --alpha, ...) that are kept as aliases
+    source_options: dict[str, Any] = {}
+    repulsion_options: dict[str, Any] = {}
+    method_options: dict[str, Any] = {}
+    classifier_options: dict[str, Any] = {}
     # run
     train: TrainOptions = TrainOptions()
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -128,6 +117,18 @@ class RunConfig(StrictModel):
     # or auto (a foreign input's own format); docs/formats.md "Export"
     export: Optional[str] = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _component_options(cls, data: Any) -> Any:
+        """Route -o/YAML/alias options to the chosen components and check them (before any
+        loading: a misspelt key or a wrong type fails here, naming the component)."""
+        if not isinstance(data, dict):
+            return data
+        from unlearn_cli.component_options import resolve_run
+
+        defaults = {k: f.default for k, f in cls.model_fields.items()}
+        return resolve_run(data, defaults)
+
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
@@ -135,8 +136,6 @@ def _describe(error: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         return f"unknown config key '{key}'"
     value = _quote(first.get("input"))
-    if first["loc"][0] == "plugin_options" and len(first["loc"]) > 2:  # the loc ends in a union member
-        return f"config key 'plugin_options.{first['loc'][1]}': must be a number, text or true/false (got {value})"
     return f"config key '{key}': {first['msg'].lower()} (got {value})"
 
 
@@ -177,26 +176,13 @@ def resolve(model: type[T], config_file: str | Path | None = None,
         raise UnlearnError(_describe(exc) + "; fix it in the config file or flag") from None
 
 
-def parse_plugin_options(items: list[str] | None) -> dict[str, Any]:
-    """``["blur=3", "mode=soft"]`` -> ``{"plugin_options.blur": 3, ...}`` for ``resolve`` (so a
-    flag overrides the same key of the YAML file's ``plugin_options`` and keeps the others)."""
-    import yaml
+def parse_plugin_options(items: list[str] | None, flag: str = "--option") -> dict[str, Any]:
+    """``-o``/``--plugin-option`` items -> ``{"options.KEY": "VALUE", ...}`` for ``resolve``: each
+    flag overrides the same key of the YAML file's ``options``/``plugin_options`` and keeps the
+    others; the values stay text until the chosen component's model converts them."""
+    from unlearn_cli.component_options import parse_items
 
-    parsed: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key or "." in key:
-            raise UnlearnError(f"--plugin-option takes KEY=VALUE (a key without dots), got {item!r}; "
-                               f"e.g. --plugin-option blur=3")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
-        if not isinstance(value, (bool, int, float, str)):
-            value = text  # a list or mapping stays the text the user typed
-        parsed[f"plugin_options.{key}"] = value
-    return parsed
+    return {f"options.{key}": value for key, value in parse_items(items, flag).items()}
 
 
 def to_yaml(config: BaseModel) -> str:

@@ -341,14 +341,16 @@ def check_repulsion(factory: Callable, options: dict | None = None,
                     grid: list[float] | None = None) -> None:
     """A repulsion factory: ``factory(**options)`` returns ``loss(d)``, a scalar tensor that is
     finite on ``grid`` (default 0 to 4, including d = 0), strictly decreasing in d, with a
-    negative gradient at every point. The core always passes ``alpha`` and ``eps``."""
+    negative gradient at every point. The core passes the repulsion's options (its spec's
+    options_model, defaults filled); one without an options model gets ``alpha`` and ``eps``."""
     import torch
 
     options = {"alpha": 1.0, "eps": 1e-3} if options is None else options
     try:
         loss_fn = factory(**options)
     except TypeError as exc:
-        _fail(f"the core calls factory(alpha=..., eps=...): accept them, or **options ({exc})")
+        _fail(f"the core calls factory(**options) with the repulsion's options (alpha=..., eps=... "
+              f"when it declares no options_model): accept them, or **options ({exc})")
     if not callable(loss_fn):
         _fail(f"factory(**{options}) must return a callable loss(d), got {loss_fn!r}")
     grid = [i / 10 for i in range(41)] if grid is None else grid

@@ -16,6 +16,7 @@ def register_classifiers():
     return [
         ComponentSpec(
             "torchscript", "your own model saved with torch.jit.save (classes from <file>.classes.txt)",
-            "unlearn_cli_plugins.classifiers.torchscript:load", options={"needs_path": True},
+            "unlearn_cli_plugins.classifiers.torchscript:load",
+            options_model="unlearn_cli_plugins.classifiers.options:TorchScriptOptions",
         ),
     ]

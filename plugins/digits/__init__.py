@@ -11,19 +11,20 @@ from unlearn_cli.api import ComponentSpec
 _DATA = "unlearn_cli_plugins.digits.data"
 _CLASSIFIER = "unlearn_cli_plugins.digits.classifier"
 _CLASSES = [str(i) for i in range(10)]
+_NONE = "unlearn_cli.api:NoOptions"  # the classifiers take no options (their weights are bundled)
 
 
 @hookimpl
 def register_classifiers():
     return [
         ComponentSpec(
-            "digits", "bundled CNN for the handwritten digits 0-9 (16 px, greyscale)", f"{_CLASSIFIER}:load",
-            options={"needs_path": False, "classes": _CLASSES, "resolution": 16, "channels": 1},
+            "digits", "bundled CNN for the handwritten digits 0-9 (16 px, greyscale)", f"{_CLASSIFIER}:load", options_model=_NONE,
+            options={"classes": _CLASSES, "resolution": 16, "channels": 1},
         ),
         ComponentSpec(
             "digits-judge", "bundled independent MLP for digits 0-9, a judge for benchmarks",
-            f"{_CLASSIFIER}:load_judge",
-            options={"needs_path": False, "classes": _CLASSES, "resolution": 16, "channels": 1},
+            f"{_CLASSIFIER}:load_judge", options_model=_NONE,
+            options={"classes": _CLASSES, "resolution": 16, "channels": 1},
         ),
     ]
 

@@ -22,7 +22,7 @@ def extrapolation(job) -> None:
     import torch
 
     adapted = job.adapt_models()
-    g = -job.config.extrapolation_strength
+    g = -job.config.method_options["extrapolation_strength"]  # checked and filled by the core
     G = copy.deepcopy(job.bundle.G_ema)
     with torch.no_grad():
         base = dict(job.bundle.G_ema.named_parameters())

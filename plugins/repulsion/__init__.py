@@ -8,12 +8,17 @@ from unlearn_cli import hookimpl
 from unlearn_cli.api import ComponentSpec
 
 _MODULE = "unlearn_cli_plugins.repulsion.functions"
+_OPTIONS = "unlearn_cli_plugins.repulsion.options"  # typed options (pydantic only)
+_NONE = "unlearn_cli.api:NoOptions"  # takes none: any option given is refused
 
 
 @hookimpl
 def register_repulsions():
     return [
-        ComponentSpec("l2", "NL2: -d (unbounded push away from the adapted model)", f"{_MODULE}:l2"),
-        ComponentSpec("exp", "EL2: exp(-alpha * d), alpha=1 (bounded, fades with distance)", f"{_MODULE}:exp"),
-        ComponentSpec("inverse", "IL2: 1 / (d + eps), eps=1e-3 (finite at d = 0)", f"{_MODULE}:inverse"),
+        ComponentSpec("l2", "NL2: -d (unbounded push away from the adapted model)", f"{_MODULE}:l2",
+                      options_model=_NONE),
+        ComponentSpec("exp", "EL2: exp(-alpha * d) (bounded, fades with distance)", f"{_MODULE}:exp",
+                      options_model=f"{_OPTIONS}:ExpOptions"),
+        ComponentSpec("inverse", "IL2: 1 / (d + eps) (finite at d = 0)", f"{_MODULE}:inverse",
+                      options_model=f"{_OPTIONS}:InverseOptions"),
     ]

@@ -10,6 +10,11 @@ import math
 
 from unlearn_cli.api import UnlearnError
 
+from .options import ExpOptions, InverseOptions
+
+_ALPHA = ExpOptions.model_fields["alpha"].default  # defaults live in options.py only
+_EPS = InverseOptions.model_fields["eps"].default
+
 
 def l2(**_options):
     """NL2: L(d) = -d. Unbounded; the push never weakens, so small gammas are needed."""
@@ -20,7 +25,7 @@ def l2(**_options):
     return loss
 
 
-def exp(alpha: float = 1.0, **_options):
+def exp(alpha: float = _ALPHA, **_options):
     """EL2: L(d) = exp(-alpha * d). Strongest near the adapted model, fading as d grows."""
     if not alpha > 0 or math.isinf(alpha):
         raise UnlearnError(f"exp repulsion needs a finite alpha > 0, got {alpha}")
@@ -31,7 +36,7 @@ def exp(alpha: float = 1.0, **_options):
     return loss
 
 
-def inverse(eps: float = 1e-3, **_options):
+def inverse(eps: float = _EPS, **_options):
     """IL2: L(d) = 1 / (d + eps). eps keeps it finite where d = 0 (the reference divided by zero)."""
     if not eps > 0 or math.isinf(eps):
         raise UnlearnError(f"inverse repulsion needs a finite eps > 0, got {eps}")

@@ -1,7 +1,7 @@
 """The `classifier` source: generate samples, a classifier flags the negatives.
 
 Negatives: p(target) >= --threshold, the most confident --max-negatives of them.
-Positives: p(target) < positive_max_prob (default 0.05), a strict rule: calibration showed that
+Positives: p(target) < positive_max_prob (options.py), a strict rule: calibration showed that
 ambiguous samples kept as positives keep the feature alive. Samples in between are dropped.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import torch
 from unlearn_cli.api import SampleSets, SourceContext, UnlearnError
 
 from . import common
+from .options import ClassifierSourceOptions as Options, default
 
 
 def collect(context: SourceContext) -> SampleSets:
@@ -19,10 +20,11 @@ def collect(context: SourceContext) -> SampleSets:
         raise UnlearnError("the classifier source needs a classifier: pass --classifier "
                            "(or use --source folder --neg DIR, or --source manual)")
     index, name = common.resolve_target(classifier, context.options.get("target"))
-    threshold = common.prob_option(context, "threshold", 0.9)
-    max_prob = min(common.prob_option(context, "positive_max_prob", common.POSITIVE_MAX_PROB), threshold)
-    candidates = common.int_option(context, "candidates", 2000)
-    max_negatives = common.int_option(context, "max_negatives", 128)
+    threshold = common.prob_option(context, "threshold", default(Options, "threshold"))
+    max_prob = min(common.prob_option(context, "positive_max_prob", default(Options, "positive_max_prob")),
+                   threshold)
+    candidates = common.int_option(context, "candidates", default(Options, "candidates"))
+    max_negatives = common.int_option(context, "max_negatives", default(Options, "max_negatives"))
     seed = common.seed_of(context)
 
     tally = common.Tally(classifier, index)

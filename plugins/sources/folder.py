@@ -4,13 +4,14 @@ from __future__ import annotations
 from unlearn_cli.api import SampleSets, SourceContext, UnlearnError, read_images
 
 from . import common
+from .options import FolderOptions as Options, default
 
 
 def collect(context: SourceContext) -> SampleSets:
     folder = context.options.get("neg")
     if not folder:
         raise UnlearnError("the folder source needs --neg DIR, a folder of images of what to forget")
-    candidates = common.int_option(context, "candidates", 2000)
+    candidates = common.int_option(context, "candidates", default(Options, "candidates"))
     seed = common.seed_of(context)
     negatives = read_images(folder, context.resolution, context.channels, min_count=1,
                             what="--neg folder")
@@ -22,7 +23,7 @@ def collect(context: SourceContext) -> SampleSets:
     classifier, target = context.classifier, context.options.get("target")
     if classifier is not None and target is not None and str(target).strip() != "":
         index, name = common.resolve_target(classifier, target)
-        threshold = common.prob_option(context, "threshold", 0.9)
+        threshold = common.prob_option(context, "threshold", default(Options, "threshold"))
         seen = common.Tally(classifier, index)
         flagged = sum(int((seen.add(common.probs(classifier, chunk)) >= threshold).sum())
                       for chunk in negatives.split(common.CHUNK))
@@ -40,7 +41,8 @@ def collect(context: SourceContext) -> SampleSets:
 
 def _filtered(context, negatives, stats, index, name, threshold, candidates, seed) -> SampleSets:
     """Positives: generated samples the classifier rates p(target) < positive_max_prob."""
-    max_prob = min(common.prob_option(context, "positive_max_prob", common.POSITIVE_MAX_PROB), threshold)
+    max_prob = min(common.prob_option(context, "positive_max_prob", default(Options, "positive_max_prob")),
+                   threshold)
     positives, tally = common.filtered_positives(context, candidates, seed, common.STREAM_POSITIVES,
                                                  index, max_prob)
     stats.update(class_counts=tally.class_counts(), max_target_prob=tally.max_prob,

@@ -19,6 +19,7 @@ import torch
 from unlearn_cli.api import SampleSets, SourceContext, UnlearnError
 
 from . import common, picks_file
+from .options import ManualOptions as Options, default
 from .sample_stream import SampleStream
 
 PROMPT = "Numbers of the undesired samples (e.g. 3,7,12): "
@@ -30,7 +31,7 @@ def collect(context: SourceContext) -> SampleSets:
 
     if context.out_dir is None:
         raise UnlearnError("the manual source needs an output folder for its grid: pass --out DIR")
-    candidates = common.int_option(context, "candidates", 2000, minimum=2)
+    candidates = common.int_option(context, "candidates", default(Options, "candidates"), minimum=2)
     seed = common.seed_of(context)
     stream = SampleStream(context, seed)
     ui = _ui(context)
@@ -65,7 +66,7 @@ UIS = ("auto", "browser", "terminal")
 
 def _ui(context: SourceContext) -> str:
     """browser or terminal; auto is the browser when a person is at the terminal (stdin a TTY)."""
-    ui = str(context.options.get("ui") or "auto").strip().lower()
+    ui = str(context.options.get("ui") or default(Options, "ui")).strip().lower()
     if ui not in UIS:
         raise UnlearnError(f"--ui must be one of {', '.join(UIS)}, got {ui!r}")
     if ui == "auto":
@@ -104,7 +105,7 @@ def _browser_picks(context: SourceContext, stream: SampleStream, seed: int, cand
     path = Path(context.out_dir) / "picks.json"
     picks = starting_picks(context, seed, path, min(candidates, common.GRID_MAX))
     port = context.options.get("port")
-    host = str(context.options.get("host") or "127.0.0.1")
+    host = str(context.options.get("host") or default(Options, "host"))
     picks = pick_in_browser(context, stream, picks, path, candidates, host,
                             None if port in (None, "") else common.int_option(context, "port", 0, minimum=0))
     stats.update({"ui": "browser", "picks_file": str(path)})

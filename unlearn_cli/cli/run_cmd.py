@@ -11,6 +11,15 @@ from typing import List, Optional
 import typer
 
 _P = "Negatives"
+_O = "Component options"
+#: flags kept from before components had typed options: flag -> the option it sets
+ALIASES = {"threshold": "source_options.threshold", "candidates": "source_options.candidates",
+           "max_negatives": "source_options.max_negatives", "pick": "source_options.pick",
+           "pick_file": "source_options.pick_file", "ui": "source_options.ui",
+           "host": "source_options.host", "port": "source_options.port",
+           "alpha": "repulsion_options.alpha", "eps": "repulsion_options.eps",
+           "extrapolation_strength": "method_options.extrapolation_strength",
+           "classifier_path": "classifier_options.path"}
 _M = "Method"
 _T = "Training"
 
@@ -36,7 +45,9 @@ def _make(mode: str):
         method: Optional[str] = typer.Option(None, help="adapt-then-unlearn, finetune, extrapolation.", rich_help_panel=_M),
         repulsion: Optional[str] = typer.Option(None, help="Repulsion variant: exp, l2, inverse.", rich_help_panel=_M),
         gamma: Optional[float] = typer.Option(None, help="Weight of the repulsion term.", rich_help_panel=_M),
-        alpha: Optional[float] = typer.Option(None, help="exp repulsion's alpha.", rich_help_panel=_M),
+        alpha: Optional[float] = typer.Option(None, help="Same as -o repulsion.alpha=A (the exp repulsion's rate).", rich_help_panel=_M),
+        eps: Optional[float] = typer.Option(None, help="Same as -o repulsion.eps=E (the inverse repulsion's offset).", rich_help_panel=_M),
+        extrapolation_strength: Optional[float] = typer.Option(None, help="Same as -o method.extrapolation_strength=S (the extrapolation method).", rich_help_panel=_M),
         adapt_iters: Optional[int] = typer.Option(None, help="Stage 1 steps.", rich_help_panel=_M),
         adapted_models: Optional[int] = typer.Option(None, help="Number of adapted models (seeds).", rich_help_panel=_M),
         ewc_lambda: Optional[float] = typer.Option(None, help="EWC weight (Fisher normalised to mean 1).", rich_help_panel=_M),
@@ -50,7 +61,8 @@ def _make(mode: str):
         seed: Optional[int] = typer.Option(None, help="Random seed.", rich_help_panel=_T),
         eval_samples: Optional[int] = typer.Option(None, help="Samples for PUL and FID."),
         reference: Optional[str] = typer.Option(None, help="Real images for FID: dataset plugin or folder."),
-        plugin_option: Optional[List[str]] = typer.Option(None, help="KEY=VALUE for a plugin from another package (repeatable); it reads options['plugin_options'].", rich_help_panel=_M),
+        option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="KEY=VALUE: an option of the chosen source, repulsion, method or classifier (repeatable); KIND.KEY=VALUE when two take KEY, e.g. -o repulsion.alpha=2. `list-plugins --options` shows every component's.", rich_help_panel=_O),
+        plugin_option: Optional[List[str]] = typer.Option(None, help="Same as --option (kept for older scripts).", hidden=True),
         out: Optional[str] = typer.Option(None, help="Run folder (default: runs/run-TIMESTAMP)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Allow a non-empty --out."),
         export: Optional[str] = typer.Option(None, help="Also write the unlearned model for other tools: rosinality, nvidia-state-dict, safetensors, or auto (a .pt/.pkl input's own format); see `gan-unlearn export`."),
@@ -64,9 +76,12 @@ def _make(mode: str):
 
         flags = {k: v for k, v in given.items()
                  if k not in ("config", "adapted", "quiet", "batch", "lr", "overwrite", "mode", "resume",
-                              "plugin_option")}
+                              "plugin_option", "option", *ALIASES)}
         flags.update({"train.batch": batch, "train.lr": lr, "overwrite": overwrite or None})
-        flags.update(parse_plugin_options(plugin_option))
+        # the older flags set the chosen component's option of that name (component_options.LEGACY)
+        flags.update({ALIASES[k]: given[k] for k in ALIASES})
+        flags.update(parse_plugin_options(plugin_option, "--plugin-option"))
+        flags.update(parse_plugin_options(option, "--option"))
         if adapted and mode != "unlearn":
             raise UnlearnError("--adapted is for `gan-unlearn unlearn`; `run` adapts by itself")
         if mode == "unlearn" and not adapted:

@@ -59,7 +59,7 @@ class Job:
         factory = get_registry().load("repulsion", c.repulsion)
         who = get_registry().label("repulsion", c.repulsion)
         with seams.calling(who, "its factory"):
-            loss_fn = factory(alpha=c.alpha, eps=c.eps)
+            loss_fn = factory(**repulsion_kwargs(c))
         return seams.checked_repulsion(loss_fn, who)
 
     def resume_path(self, stage: str) -> Path:
@@ -164,11 +164,27 @@ def load_classifier(config: RunConfig, device: torch.device, required: bool,
         return None
     factory = get_registry().load("classifier", config.classifier)
     who = get_registry().label("classifier", config.classifier)
+    options = dict(config.classifier_options)  # checked against its options model already
+    path = options.pop("path", None)
     with seams.calling(who, "load"):
-        classifier = factory(config.classifier_path, str(device))
+        classifier = factory(path, str(device), **options)
     if shape is not None:  # a first batch shaped like the GAN's images
         seams.check_classifier(classifier, who, *shape, device)
     return classifier
+
+
+def repulsion_kwargs(config: RunConfig) -> dict:
+    """What the repulsion factory is called with: its options (complete, checked), or for a
+    repulsion that declares no options model, the alpha and eps every factory once received."""
+    if get_registry().find("repulsion", config.repulsion).options_model is not None:
+        return dict(config.repulsion_options)
+    from unlearn_cli.component_options import LEGACY
+
+    return {"alpha": LEGACY["alpha"][2], "eps": LEGACY["eps"][2], **config.repulsion_options}
+
+
+def source_spec(config: RunConfig):
+    return get_registry().find("source", config.source)
 
 
 def components_used(config: RunConfig, bundle: GanBundle, mode: str) -> dict[str, dict]:
@@ -190,11 +206,14 @@ def validate_plugins(config: RunConfig) -> None:
     who = registry.label("repulsion", config.repulsion)
     factory = registry.load("repulsion", config.repulsion)
     with seams.calling(who, "its factory"):
-        loss_fn = factory(alpha=config.alpha, eps=config.eps)  # checks its options
+        loss_fn = factory(**repulsion_kwargs(config))  # checks its options
     seams.check_repulsion(loss_fn, who)  # a repulsion that grows with d is refused now
     registry.find("source", config.source)
     if config.classifier:
         registry.find("classifier", config.classifier)
+    elif config.classifier_options:
+        raise UnlearnError(f"classifier options are given ({', '.join(config.classifier_options)}) "
+                           f"but no classifier: pass --classifier NAME, or drop them")
 
 
 def ensure_discriminator(bundle: GanBundle, positives: torch.Tensor, config: RunConfig,
@@ -270,7 +289,7 @@ def _collect(config: RunConfig, bundle: GanBundle, classifier, device: torch.dev
         return generate_from(G, z, str(device), who=who)
 
     context = SourceContext(generate=gen, classifier=classifier, resolution=G.img_resolution,
-                            channels=G.img_channels, options=config.model_dump(mode="json"),
+                            channels=G.img_channels, options=source_view(config),
                             out_dir=out_dir, ask=ask, device=str(device),
                             generate_from=gen_from, z_dim=G.z_dim)
     with seams.calling(who, "collect(context)"):
@@ -281,6 +300,12 @@ def _collect(config: RunConfig, bundle: GanBundle, classifier, device: torch.dev
     if len(samples.positives) == 0:
         raise UnlearnError(f"the '{config.source}' source found no positive samples")
     return samples
+
+
+def source_view(config: RunConfig) -> dict:
+    """What a source reads as context.options: the run's settings, and its own options (checked,
+    complete) at the top level, as sources have always read them (context.options["candidates"])."""
+    return {**config.model_dump(mode="json"), **config.source_options}
 
 
 def load_adapted(files: list, bundle: GanBundle, device: torch.device) -> list[torch.nn.Module]:
@@ -298,9 +323,10 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
         echo: Callable[[str], None] = print, mode: str = "run", adapted_files: list = (),
         resume_dir: str | Path | None = None) -> dict:
     """The whole job (mode run), or only stage 1 (adapt) or stage 2 (unlearn); returns metrics."""
-    if config.neg and config.source == "classifier":
-        config = config.model_copy(update={"source": "folder"})
+    # (--neg without --source chose the folder source when the config was read: its spec's chosen_by)
     config = bundled_defaults(config)
+    # the bundled model may have named the classifier: check its options against it now
+    config = RunConfig.model_validate(config.model_dump())
     validate_plugins(config)
     from unlearn_cli.engine import distributed
 
@@ -309,8 +335,11 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     for path in adapted_files:
         if not Path(path).is_file():
             raise UnlearnError(f"adapted model file not found: {path}")
-    if distributed.world_size() > 1 and config.source == "manual" and not (config.pick or config.pick_file):
-        raise UnlearnError("with several processes the manual source needs --pick or --pick-file")
+    spec = source_spec(config)
+    if distributed.world_size() > 1 and spec.interactive and not any(
+            config.source_options.get(k) for k in spec.answers_from):
+        given = " or ".join("--" + k.replace("_", "-") for k in spec.answers_from) or "its answers given"
+        raise UnlearnError(f"with several processes the {config.source} source cannot ask: it needs {given}")
     torch.manual_seed(config.seed)
     folder = None  # (engine/run_folder.py: locked while we write; cleaned up on failure)
     adapted_ids = [sha256_file(f) for f in adapted_files]
@@ -328,7 +357,7 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     except BaseException as exc:
         # a run that failed before anything worth keeping leaves nothing of its own behind
         if folder is not None:
-            folder.failed(keep=resume_dir is not None or _worth_keeping(out_dir, exc))
+            folder.failed(keep=resume_dir is not None or _worth_keeping(out_dir, exc, spec.keeps))
         raise
     finally:
         if not distributed.is_main():
@@ -340,10 +369,10 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     return metrics
 
 
-def _worth_keeping(out_dir: Path, exc: BaseException) -> bool:
+def _worth_keeping(out_dir: Path, exc: BaseException, keeps: tuple[str, ...] = ()) -> bool:
     """Progress to --resume from; after an interruption or a full disk the samples count too."""
     stopped = isinstance(exc, KeyboardInterrupt) or getattr(exc, "keep_run_folder", False)
-    return _has_progress(out_dir) or (stopped and (out_dir / SAMPLES_FILE).is_file())
+    return _has_progress(out_dir, keeps) or (stopped and (out_dir / SAMPLES_FILE).is_file())
 
 
 def _check_memory(config: RunConfig, bundle: GanBundle, device: torch.device, mode: str,
@@ -368,11 +397,12 @@ def _check_memory(config: RunConfig, bundle: GanBundle, device: torch.device, mo
     return resident + estimate.total
 
 
-def _has_progress(out_dir: Path) -> bool:
-    """A finished stage's model or an interrupted stage's checkpoint: worth --resume."""
+def _has_progress(out_dir: Path, keeps: tuple[str, ...] = ()) -> bool:
+    """A finished stage's model or an interrupted stage's checkpoint: worth --resume; or a file
+    the source declares worth keeping (its spec's ``keeps``: e.g. the grid to pick from)."""
     models = [p for p in out_dir.glob("*.safetensors") if p.name != SAMPLES_FILE]
-    # the manual source's numbered grid is what the user needs to choose --pick next time
-    return bool(models) or any(out_dir.glob("resume/*")) or (out_dir / "manual_grid.png").exists()
+    return (bool(models) or any(out_dir.glob("resume/*"))
+            or any((out_dir / name).exists() for name in keeps))
 
 
 def load_resume_config(resume_dir: str | Path) -> RunConfig:
@@ -405,7 +435,7 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
     from unlearn_cli.engine.export import export_run, plan_run_export
 
     export_plan = plan_run_export(config, bundle, mode, out_dir)  # refused now, not after training
-    classifier = load_classifier(config, device, required=config.source == "classifier",
+    classifier = load_classifier(config, device, required=source_spec(config).needs_classifier,
                                  shape=(bundle.G_ema.img_channels, bundle.G_ema.img_resolution))
     estimate = _check_memory(config, bundle, device, mode, adapted_files)  # a run that cannot fit stops now
     peaks.mark("load")
@@ -425,6 +455,9 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         job.save_unlearned(out.G_ema, out.G, out.D)
     elif not job.finished_unlearned():
         get_registry().load("method", config.method)(job)
+        import gc
+
+        gc.collect()  # the stages' copies, optimisers and closures form cycles: free them now
         if "unlearned" not in job.outputs:
             raise UnlearnError(f"method '{config.method}' produced no unlearned model")
     if export_plan is not None and distributed.is_main():  # `--export`: docs/formats.md

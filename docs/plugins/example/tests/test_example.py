@@ -38,8 +38,8 @@ def test_installed_and_listed(gan_unlearn_registry):
 
 
 def test_softplus_conforms():
-    check_repulsion(softplus)
-    check_repulsion(softplus, {"alpha": 5.0, "eps": 1e-3})
+    check_repulsion(softplus, {"alpha": 1.0})
+    check_repulsion(softplus, {"alpha": 5.0})
 
 
 def test_softplus_refuses_a_bad_alpha():
@@ -70,6 +70,18 @@ def test_run_uses_both_components(gan_unlearn_cli, gan_unlearn_tiny_gan, neg, tm
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert any("repulsion" in record for record in log if record["stage"] == "unlearn")
     assert (out / "unlearned.safetensors").is_file()
+
+
+def test_options_are_checked_before_anything_loads(gan_unlearn_cli, gan_unlearn_tiny_gan, neg, tmp_path):
+    out = tmp_path / "run"
+    result = gan_unlearn_cli("run", "--ckpt", gan_unlearn_tiny_gan, "--neg", neg, "--source",
+                             "augmented", "-o", "max_negative=6", "--out", out, exit_code=1)
+    assert "no chosen component has an option 'max_negative'" in result.output
+    result = gan_unlearn_cli("run", "--ckpt", gan_unlearn_tiny_gan, "--neg", neg, "--source",
+                             "augmented", "--repulsion", "softplus", "-o", "alpha=0", "--out", out,
+                             exit_code=1)
+    assert "repulsion 'softplus' (gan-unlearn-example 0.1.0): option 'alpha' must be greater than 0" in result.output
+    assert not out.exists()  # refused before the run folder was made
 
 
 def test_repulsion_table_command(gan_unlearn_cli):

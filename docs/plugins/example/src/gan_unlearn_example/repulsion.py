@@ -8,7 +8,8 @@ import math
 from unlearn_cli.api import UnlearnError
 
 
-def softplus(alpha: float = 1.0, **_options):
+def softplus(alpha: float, **_options):
+    # a run passes alpha checked by SoftplusOptions; a direct call (a test) is checked here
     if not (alpha > 0 and math.isfinite(alpha)):
         raise UnlearnError(f"softplus repulsion needs a finite alpha > 0, got {alpha}")
     import torch.nn.functional as F

@@ -2,12 +2,14 @@
 
 Adaptation works better with more than a few negatives; when you only have three pictures of what
 must go, small label-preserving changes make more. No flips: a flipped digit is another symbol.
-Options read from the run: neg, max_negatives, candidates, seed.
+Reads the run's neg and seed, and its own options (options.py): max_negatives, candidates.
 """
 import torch
 import torch.nn.functional as F
 
-from unlearn_cli.api import SampleSets, SourceContext, UnlearnError, read_images
+from unlearn_cli.api import SampleSets, SourceContext, UnlearnError, options_of, read_images
+
+from gan_unlearn_example.options import AugmentedOptions
 
 
 def augment(image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -27,12 +29,13 @@ def collect(context: SourceContext) -> SampleSets:
     if not folder:
         raise UnlearnError("the augmented source needs --neg DIR, a folder of images of what to forget")
     originals = read_images(folder, context.resolution, context.channels, what="--neg folder")
-    wanted = max(int(context.options.get("max_negatives") or 32), len(originals))
+    options = options_of(context, AugmentedOptions)  # typed, with the model's defaults
+    wanted = max(options.max_negatives, len(originals))
     seed = int(context.options.get("seed") or 0)
     gen = torch.Generator().manual_seed(seed)
     extra = [augment(originals[i % len(originals)], gen) for i in range(wanted - len(originals))]
     negatives = torch.cat([originals, torch.stack(extra)]) if extra else originals
-    candidates = int(context.options.get("candidates") or 2000)
+    candidates = options.candidates
     positives = context.generate(candidates, seed)
     note = f"{candidates} generated samples, unfiltered"
     stats = {"folder": str(folder), "originals": len(originals), "augmented": len(extra)}

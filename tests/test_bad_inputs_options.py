@@ -1,0 +1,63 @@
+"""Every refusal of a component's options (issue 14.1): one line naming the component and its
+distribution, exit 1, nothing written, quoted in docs/errors.md ("Component options")."""
+from __future__ import annotations
+
+import pytest
+
+from engine_helpers import negative_folder, tiny_dcgan_file
+from test_bad_inputs import FAST, _documented, _invoke, check_one_error
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("options")
+    return tiny_dcgan_file(root / "pre.safetensors"), negative_folder(root / "neg"), root
+
+
+CASES = [
+    ("no-equals", ["-o", "blur"], "--option takes KEY=VALUE or KIND.KEY=VALUE (KIND one of source, repulsion, method, classifier)"),
+    ("bad-kind", ["-o", "a.b=1"], "--option takes KEY=VALUE or KIND.KEY=VALUE"),
+    ("unknown-key", ["-o", "threshhold=0.5"], "no chosen component has an option 'threshhold'; options: source 'folder' (gan-unlearn 0.1.0): "),
+    ("unknown-key-of-kind", ["-o", "source.blurr=3"], "source 'folder' (gan-unlearn 0.1.0) has no option 'blurr'; its options: "),
+    ("alias-not-taken", ["--max-negatives", "3"], "source 'folder' (gan-unlearn 0.1.0) has no option 'max_negatives'"),
+    ("takes-none", ["--repulsion", "l2", "--alpha", "2"], "repulsion 'l2' (gan-unlearn 0.1.0) takes no options, got 'alpha'"),
+    ("wrong-type", ["-o", "alpha=fast"], "repulsion 'exp' (gan-unlearn 0.1.0): option 'alpha' must be a valid number"),
+    ("max-negatives-0", ["--source", "classifier", "--classifier", "digits", "--max-negatives", "0"],
+     "option 'max_negatives' must be greater than or equal to 1 (got 0)"),
+    ("classifier-options-without-classifier", ["--classifier-path", "x.pt"],
+     "classifier options are given (path) but no classifier"),
+]
+
+
+@pytest.mark.parametrize("name, extra, fragment", CASES, ids=[c[0] for c in CASES])
+def test_option_refusals(files, name, extra, fragment):
+    ckpt, neg, root = files
+    out = root / f"out-{name}"
+    result = _invoke("run", "--ckpt", ckpt, "--neg", neg, "--out", out,
+                     *[a for a in FAST if a not in ("--candidates", "32")], *extra)
+    check_one_error(result, 1, fragment)
+    assert not out.exists()  # refused before the run folder was made
+    _documented(fragment.split(" (gan-unlearn")[0].split("'folder'")[0])  # (docs show other components)
+
+
+def test_options_not_a_mapping(files):
+    ckpt, neg, root = files
+    config = root / "bad.yaml"
+    config.write_text("source_options: 3\n")
+    check_one_error(_invoke("run", "--ckpt", ckpt, "--config", config, "--out", root / "o"), 1,
+                    "config key 'source_options' must be a mapping of option: value")
+    _documented("config key 'source_options' must be a mapping of option: value")
+
+
+def test_yaml_keeps_older_keys_working(files):
+    """An older config file's `threshold: 0.9` (a run key then) sets the source's option; at its
+    old default it is ignored for a source that has no such option (a saved config.yaml)."""
+    from unlearn_cli.config import RunConfig, resolve
+
+    ckpt, neg, root = files
+    config = root / "old.yaml"
+    config.write_text("threshold: 0.5\nalpha: 2\nmax_negatives: 128\nplugin_options: {}\n")
+    resolved = resolve(RunConfig, config, {"neg": str(neg)})
+    assert resolved.source == "folder" and resolved.source_options["threshold"] == 0.5
+    assert resolved.repulsion_options == {"alpha": 2.0}
+    assert "max_negatives" not in resolved.source_options
