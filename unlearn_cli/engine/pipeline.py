@@ -455,9 +455,6 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         job.save_unlearned(out.G_ema, out.G, out.D)
     elif not job.finished_unlearned():
         get_registry().load("method", config.method)(job)
-        import gc
-
-        gc.collect()  # the stages' copies, optimisers and closures form cycles: free them now
         if "unlearned" not in job.outputs:
             raise UnlearnError(f"method '{config.method}' produced no unlearned model")
     if export_plan is not None and distributed.is_main():  # `--export`: docs/formats.md
