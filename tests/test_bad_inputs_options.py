@@ -61,3 +61,19 @@ def test_yaml_keeps_older_keys_working(files):
     assert resolved.source == "folder" and resolved.source_options["threshold"] == 0.5
     assert resolved.repulsion_options == {"alpha": 2.0}
     assert "max_negatives" not in resolved.source_options
+
+
+def test_help_and_list_plugins_show_options():
+    """run --help lists the installed components of each kind with their option defaults;
+    list-plugins --json carries every run component's options (key, type, default)."""
+    import json
+
+    help_text = _invoke("run", "--help").output
+    tail = help_text[help_text.index("Installed components"):]
+    assert "classifier: threshold=0.9" in tail and "exp: alpha=1.0" in tail and "l2: no options" in tail
+    data = json.loads(_invoke("list-plugins", "--json").stdout)
+    options = {c["name"]: c["options"] for c in data["components"] if c["kind"] == "source"}
+    assert {"key": "max_negatives", "type": "int", "default": 128, "required": False,
+            "description": options["classifier"][-1]["description"]} in options["classifier"]
+    table = _invoke("list-plugins", "--options").output
+    assert "component options (-o KEY=VALUE" in table  # (cells fold at 80 columns: --json is checked above)

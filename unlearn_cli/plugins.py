@@ -365,6 +365,21 @@ def as_rows(registry: Registry) -> list[dict[str, str]]:
     return sorted(rows, key=lambda r: (r["kind"], r["name"], r["distribution"]))
 
 
+def option_rows(provided: Provided) -> list[dict[str, Any]] | None:
+    """A component's options (key, type, default, required, description) from its options
+    model; None when it declares none (an older plugin: what it is given passes unchecked).
+    A model that fails to import is one row saying so, not a crash of list-plugins."""
+    from unlearn_cli.component_options import describe
+
+    if provided.spec.options_model is None:
+        return None
+    try:
+        return describe(provided.spec.options_class())
+    except UnlearnError as exc:
+        return [{"key": "-", "type": "-", "default": None, "required": False,
+                 "description": f"could not be loaded: {exc}"}]
+
+
 def command_rows(registry: Registry) -> list[dict[str, str]]:
     """One row per command a plugin added or tried to add, for ``list-plugins``."""
     return [{"command": c.name, "summary": c.summary, "plugin": c.plugin.name,
@@ -387,5 +402,5 @@ def distribution_rows(registry: Registry) -> list[dict[str, Any]]:
 
 
 __all__ = ["Registry", "PluginInfo", "Provided", "PluginCommand", "build_registry", "get_registry",
-           "reset_registry", "call_hook", "as_rows", "command_rows", "distribution_rows",
+           "reset_registry", "call_hook", "as_rows", "command_rows", "distribution_rows", "option_rows",
            "show_failure_tracebacks", "canonical", "ENTRY_POINT_GROUP"]

@@ -107,7 +107,8 @@ def create_app(with_plugins: bool = True) -> typer.Typer:
     app.callback()(_root)
     for name, module, attr in BUILTIN_COMMANDS:
         fn = getattr(importlib.import_module(module), attr)
-        app.command(name)(common.guarded(fn))
+        # a command may bring its own help class (run: the installed components and their options)
+        app.command(name, cls=getattr(fn, "command_class", None))(common.guarded(fn))
     if with_plugins:
         _add_plugin_commands(app)
     return app

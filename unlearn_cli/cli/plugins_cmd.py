@@ -8,14 +8,21 @@ from unlearn_cli.cli.common import print_json, warn
 
 
 def list_plugins(
-    json_output: bool = typer.Option(False, "--json", help="Print JSON only."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON only (every component's options included)."),
+    options: bool = typer.Option(False, "--options", help="Also list each component's options: key, type, default, description."),
 ) -> None:
     """List every plugin component (kind, name, summary, distribution, version, status), the
     commands plugins add, and the hooks each distribution implements."""
-    from unlearn_cli.plugins import as_rows, command_rows, distribution_rows, get_registry
+    from unlearn_cli.component_options import KIND_KEYS
+    from unlearn_cli.plugins import as_rows, command_rows, distribution_rows, get_registry, option_rows
 
     registry = get_registry()
     rows, commands, dists = as_rows(registry), command_rows(registry), distribution_rows(registry)
+    by_name = {(p.kind, p.qualified): p for p in registry.components}
+    for row in rows:  # (failed plugins' rows have no component, so no options)
+        provided = by_name.get((row["kind"], row["qualified"]))
+        if provided is not None and row["kind"] in KIND_KEYS:  # the kinds a run passes options to
+            row["options"] = option_rows(provided)
     warnings = registry.warnings()
     if json_output:
         print_json({"components": rows, "commands": commands, "distributions": dists,
@@ -40,6 +47,8 @@ def list_plugins(
         table.add_row(esc(r["kind"]), esc(name), esc(r["summary"]), esc(r["distribution"]),
                       esc(r["version"]), status)
     console.print(table)
+    if options:
+        _print_options(console, rows, collided)
     if commands:
         table = Table(title="commands added by plugins")
         for column in ("command", "summary", "distribution", "status"):
@@ -56,4 +65,27 @@ def list_plugins(
         status = "[green]ok[/green]" if d["status"] == "ok" else "[red]failed[/red]"
         table.add_row(esc(d["distribution"]), esc(d["version"]), esc(", ".join(d["entry_points"])),
                       esc(", ".join(h.removeprefix("register_") for h in d["hooks"]) or "-"), status)
+    console.print(table)
+
+
+def _print_options(console, rows, collided) -> None:
+    """One table of every component's options (`-o KEY=VALUE`, `<kind>_options:` in YAML)."""
+    from rich.table import Table
+
+    from unlearn_cli.cli.common import for_rich as esc
+
+    table = Table(title="component options (-o KEY=VALUE; KIND.KEY=VALUE when two take KEY)")
+    for column in ("kind", "name", "option", "type", "default", "description"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        if "options" not in r:
+            continue
+        name = r["qualified"] if (r["kind"], r["name"]) in collided else r["name"]
+        if r["options"] is None:
+            table.add_row(esc(r["kind"]), esc(name), "-", "-", "-", "no options model: what it is given passes unchecked")
+        elif not r["options"]:
+            table.add_row(esc(r["kind"]), esc(name), "-", "-", "-", "takes no options")
+        for o in r["options"] or []:
+            default = "(required)" if o["required"] else repr(o["default"]) if isinstance(o["default"], str) else str(o["default"])
+            table.add_row(esc(r["kind"]), esc(name), esc(o["key"]), esc(o["type"]), esc(default), esc(o["description"]))
     console.print(table)

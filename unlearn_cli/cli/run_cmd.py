@@ -30,7 +30,7 @@ def _make(mode: str):
         gan: Optional[str] = typer.Option(None, help="GAN plugin for foreign checkpoints (default stylegan2)."),
         ckpt: Optional[str] = typer.Option(None, help="Checkpoint path or bundled:NAME (default: bundled:digits)."),
         neg: Optional[str] = typer.Option(None, help="Folder of negative images (implies --source folder).", rich_help_panel=_P),
-        source: Optional[str] = typer.Option(None, help="Negative source: folder, classifier, manual.", rich_help_panel=_P),
+        source: Optional[str] = typer.Option(None, help="Negative source (default: classifier; --neg alone chooses folder); the installed ones and their options are listed at the end.", rich_help_panel=_P),
         classifier: Optional[str] = typer.Option(None, help="Classifier plugin that finds negatives and counts PUL (default: the bundled model's own, e.g. digits; none for your models).", rich_help_panel=_P),
         classifier_path: Optional[str] = typer.Option(None, help="File for the classifier (e.g. TorchScript).", rich_help_panel=_P),
         target: Optional[str] = typer.Option(None, help="Class or attribute to forget (default: 8).", rich_help_panel=_P),
@@ -42,8 +42,8 @@ def _make(mode: str):
         ui: Optional[str] = typer.Option(None, help="manual source: browser (a page to click on), terminal (grid + question), auto (default: the browser when a person is at the terminal).", rich_help_panel=_P),
         host: Optional[str] = typer.Option(None, help="manual source: address the pick page listens on (default 127.0.0.1).", rich_help_panel=_P),
         port: Optional[int] = typer.Option(None, help="manual source: port of the pick page (default 8765, else any free one).", rich_help_panel=_P),
-        method: Optional[str] = typer.Option(None, help="adapt-then-unlearn, finetune, extrapolation.", rich_help_panel=_M),
-        repulsion: Optional[str] = typer.Option(None, help="Repulsion variant: exp, l2, inverse.", rich_help_panel=_M),
+        method: Optional[str] = typer.Option(None, help="Unlearning method (default: adapt-then-unlearn); the installed ones are listed at the end.", rich_help_panel=_M),
+        repulsion: Optional[str] = typer.Option(None, help="Repulsion variant (default: exp); the installed ones are listed at the end.", rich_help_panel=_M),
         gamma: Optional[float] = typer.Option(None, help="Weight of the repulsion term.", rich_help_panel=_M),
         alpha: Optional[float] = typer.Option(None, help="Same as -o repulsion.alpha=A (the exp repulsion's rate).", rich_help_panel=_M),
         eps: Optional[float] = typer.Option(None, help="Same as -o repulsion.eps=E (the inverse repulsion's offset).", rich_help_panel=_M),
@@ -174,6 +174,52 @@ def _terminal_prompt():
     return ask
 
 
+def _command_class():
+    """A Typer command whose --help ends with the installed components of each kind and the
+    options each takes with their defaults (from the components' options models, read when
+    --help is asked for, so start-up stays cheap)."""
+    from typer.core import TyperCommand
+
+    class WithComponents(TyperCommand):
+        def format_help(self, ctx, formatter) -> None:
+            super().format_help(ctx, formatter)
+            import sys
+
+            sys.stdout.write(components_help())
+
+    return WithComponents
+
+
+def components_help() -> str:
+    """``Installed components`` text: each kind, its components, their options and defaults."""
+    from unlearn_cli.component_options import KIND_KEYS
+    from unlearn_cli.errors import UnlearnError
+    from unlearn_cli.plugins import get_registry, option_rows
+    from unlearn_cli.safe_text import visible
+
+    registry = get_registry()
+    lines = ["", "Installed components (set their options with -o KEY=VALUE; "
+                 "`gan-unlearn list-plugins --options` describes them):"]
+    collided = {(k, n) for k, n, _ in registry.collisions()}
+    for kind in KIND_KEYS:
+        lines.append(f"  --{kind}:")
+        for p in sorted((p for p in registry.components if p.kind == kind), key=lambda p: p.spec.name):
+            name = p.qualified if (kind, p.spec.name) in collided else p.spec.name
+            try:
+                rows = option_rows(p)
+            except UnlearnError:
+                rows = None
+            if rows is None:
+                shown = "(options unchecked)"
+            else:
+                shown = ", ".join(f"{o['key']}={'REQUIRED' if o['required'] else o['default']}"
+                                  for o in rows) or "no options"
+            lines.append(f"    {visible(name)}: {visible(shown)}")
+    return "\n".join(lines) + "\n"
+
+
 run = _make("run")
 adapt = _make("adapt")
 unlearn = _make("unlearn")
+for _command in (run, adapt, unlearn):
+    _command.command_class = _command_class()
