@@ -77,3 +77,22 @@ def test_help_and_list_plugins_show_options():
             "description": options["classifier"][-1]["description"]} in options["classifier"]
     table = _invoke("list-plugins", "--options").output
     assert "component options (-o KEY=VALUE" in table  # (cells fold at 80 columns: --json is checked above)
+
+
+@pytest.mark.parametrize("extra, shown", [
+    (["-o", "alpha=3"], "--alpha (saved 1.0, given 3.0)"),
+    (["-o", "source.threshold=0.5"], "--threshold (saved 0.9, given 0.5)"),
+    (["--max-negatives", "7"], "--max-negatives (saved 128, given 7)"),
+])
+def test_resume_compares_component_options(files, extra, shown):
+    """--resume takes the saved options: one given as well (by -o, KIND.KEY or an older flag)
+    that differs from config.yaml is named, before anything loads."""
+    from unlearn_cli.config import RunConfig, to_yaml
+
+    ckpt, neg, root = files
+    folder = root / f"resumed-{extra[-1].replace('=', '-')}"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(to_yaml(RunConfig(ckpt=str(ckpt))))
+    result = _invoke("run", "--resume", folder, *extra)
+    check_one_error(result, 1, f"options differ from its config.yaml: {shown}")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.yaml"]

@@ -71,8 +71,7 @@ class RunConfig(StrictModel):
     neg: Optional[str] = None  # folder of negative images (implies source=folder)
     # None: the classifier the bundled model's dataset plugin names (bundled:digits -> digits);
     # for any other model none, so no classifier meant for other images judges it by accident
-    classifier: Optional[str] = None
-    classifier_path: Optional[str] = None
+    classifier: Optional[str] = None  # its file, if it takes one: classifier_options.path
     target: str = "8"
     # stage 1: adapt
     adapt_iters: int = 300

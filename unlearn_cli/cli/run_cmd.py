@@ -127,6 +127,7 @@ def _resume_options(resume: Path, config: Optional[Path], flags: dict):
         given |= {k for k in from_file if from_file[k] != base.get(k)}
     if "out" in given and Path(str(wanted["out"])).resolve() == Path(resume).resolve():
         given.discard("out")
+    given = {_routed(k, wanted) for k in given}  # -o KEY=VALUE: the component option it set
     differ = [k for k in sorted(given) if k in wanted and wanted[k] != have.get(k)]
     if differ:
         shown = ", ".join(f"{_flag_name(k)} (saved {have.get(k)!r}, given {wanted[k]!r})"
@@ -146,9 +147,26 @@ def _flat(values: dict, prefix: str = "") -> dict:
     return out
 
 
+def _routed(key: str, wanted: dict) -> str:
+    """``options.alpha`` (an -o item) -> ``repulsion_options.alpha``, the key it set."""
+    if not key.startswith("options."):
+        return key
+    from unlearn_cli.component_options import KIND_KEYS
+
+    name = key.split(".", 1)[1]
+    kind, dot, bare = name.rpartition(".")
+    if dot:
+        return f"{KIND_KEYS.get(kind, kind)}.{bare}"
+    return next((f"{k}.{bare}" for k in KIND_KEYS.values() if f"{k}.{bare}" in wanted), key)
+
+
 def _flag_name(key: str) -> str:
-    if key.startswith("plugin_options."):  # given as --plugin-option KEY=VALUE
-        return f"--plugin-option {key.split('.', 1)[1]}"
+    flag = next((f for f, k in ALIASES.items() if k == key), None)
+    if flag is not None:  # an option with an older flag of its own: --threshold
+        return "--" + flag.replace("_", "-")
+    kind, _, option = key.partition("_options.")
+    if option:  # a component option: -o KIND.KEY
+        return f"-o {kind}.{option}"
     return "--" + key.replace("train.", "").replace("_", "-")
 
 

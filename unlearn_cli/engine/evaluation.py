@@ -31,6 +31,8 @@ def recorded_settings(before: str, after: str, given: dict) -> dict:
                 recorded = read_header(path).params or {}
         except UnlearnError:
             recorded = {}  # a damaged file: load_gan reports it properly below
+    if recorded.get("classifier_path") is None:  # runs record it among the classifier's options
+        recorded["classifier_path"] = (recorded.get("classifier_options") or {}).get("path")
     settings = {k: v if v is not None else recorded.get(k) for k, v in given.items()}
     if given["classifier"] is not None:  # a classifier named here comes with its own file or none
         settings["classifier_path"] = given["classifier_path"]
