@@ -71,6 +71,7 @@ def test_help_and_list_plugins_show_options():
     help_text = _invoke("run", "--help").output
     tail = help_text[help_text.index("Installed components"):]
     assert "classifier: threshold=0.9" in tail and "exp: alpha=1.0" in tail and "l2: no options" in tail
+    assert "Stage 1 steps. (default: 300)" in " ".join(help_text.split())  # run keys' defaults too
     data = json.loads(_invoke("list-plugins", "--json").stdout)
     options = {c["name"]: c["options"] for c in data["components"] if c["kind"] == "source"}
     assert {"key": "max_negatives", "type": "int", "default": 128, "required": False,

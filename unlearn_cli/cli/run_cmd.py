@@ -200,12 +200,29 @@ def _command_class():
 
     class WithComponents(TyperCommand):
         def format_help(self, ctx, formatter) -> None:
+            _show_defaults(self.params)
             super().format_help(ctx, formatter)
             import sys
 
             sys.stdout.write(components_help())
 
     return WithComponents
+
+
+def _show_defaults(params) -> None:
+    """Each flag's help ends with its default, read from RunConfig (the flags themselves default
+    to None: "not given", so the YAML file's value or the config's default applies)."""
+    from unlearn_cli.config import RunConfig, TrainOptions
+
+    defaults = {**{k: f.default for k, f in TrainOptions.model_fields.items()},
+                **{k: f.default for k, f in RunConfig.model_fields.items()}}
+    for param in params:
+        value = defaults.get(param.name)
+        help_text = getattr(param, "help", None)
+        if (value is None or isinstance(value, (dict, list)) or not help_text
+                or "default" in help_text or isinstance(value, bool) or param.name == "train"):
+            continue
+        param.help = f"{help_text} (default: {value})"  # (brackets would be rich markup)
 
 
 def components_help() -> str:
