@@ -97,3 +97,11 @@ def test_resume_compares_component_options(files, extra, shown):
     result = _invoke("run", "--resume", folder, *extra)
     check_one_error(result, 1, f"options differ from its config.yaml: {shown}")
     assert sorted(p.name for p in folder.iterdir()) == ["config.yaml"]
+
+
+def test_source_context_fixture_fills_a_sources_defaults(gan_unlearn_source_context):
+    """The testing fixture hands a source what a run would: its options model's defaults."""
+    manual = gan_unlearn_source_context(source="manual", options={"pick": "1"})
+    assert (manual.options["ui"], manual.options["pick"], manual.options["candidates"]) == ("auto", "1", 2000)
+    default = gan_unlearn_source_context()
+    assert default.options["max_negatives"] == 128 and default.options["source"] == "classifier"

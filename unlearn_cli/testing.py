@@ -458,8 +458,12 @@ def tiny_gan_file(path: str | Path, seed: int = 0, resolution: int = 8, img_chan
 
 def make_source_context(out_dir: str | Path | None = None, options: dict | None = None,
                         resolution: int = 8, channels: int = 1, classifier: Any = None,
-                        answers: list[str] | None = None) -> SourceContext:
-    """A SourceContext over a random tiny DCGAN, as the core would build it for a run."""
+                        answers: list[str] | None = None, source: str | None = None) -> SourceContext:
+    """A SourceContext over a random tiny DCGAN, as the core would build it for a run.
+
+    ``options`` are the run's settings and the source's own options, as a run hands them over:
+    the run defaults, the options model defaults of ``source`` (a name; default: the run's
+    default source), then ``options``."""
     import torch
 
     from unlearn_cli.config import RunConfig
@@ -487,7 +491,8 @@ def make_source_context(out_dir: str | Path | None = None, options: dict | None 
             _fail(f"the source asked {prompt!r} but the test gave no (more) answers")
         return pending.pop(0)
 
-    opts = {**RunConfig().model_dump(mode="json"), **(options or {})}
+    run = RunConfig(source=source) if source else RunConfig()
+    opts = {**run.model_dump(mode="json"), **run.source_options, **(options or {})}
     return SourceContext(generate=generate, classifier=classifier, resolution=resolution,
                          channels=channels, options=opts, out_dir=out_dir,
                          ask=ask, generate_from=generate_from, z_dim=G.z_dim)
@@ -546,8 +551,9 @@ def gan_unlearn_tiny_gan(tmp_path):
 
 @pytest.fixture
 def gan_unlearn_source_context(tmp_path):
-    """``make(options=None, resolution=8, channels=1, classifier=None, answers=None)``: a
-    SourceContext over a tiny DCGAN, options defaulting to the run defaults, out_dir in tmp_path."""
+    """``make(options=None, resolution=8, channels=1, classifier=None, answers=None, source=None)``:
+    a SourceContext over a tiny DCGAN, options defaulting to the run defaults and those of the
+    source named by ``source`` (its options model), out_dir in tmp_path."""
 
     def make(**kwargs):
         out_dir = tmp_path / "run"
