@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal, Optional, TypeVar
+from typing import Any, List, Literal, Optional, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -63,6 +63,24 @@ class TrainOptions(StrictModel):
 class RunConfig(StrictModel):
     """Everything `gan-unlearn run/adapt/unlearn` needs. Flags and YAML keys use these names."""
 
+    @field_validator("target", mode="before")
+    @classmethod
+    def _one_or_several(cls, value: Any) -> Any:
+        """A list of one is that one (config.yaml of a one-target run stays as it was)."""
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise ValueError("needs at least one class")
+            names = [str(v).strip() for v in value]
+            if len(set(names)) != len(names):
+                raise ValueError(f"names a class twice ({', '.join(names)})")
+            return names[0] if len(names) == 1 else names
+        return value
+
+    @property
+    def targets(self) -> list[str]:
+        """The target classes as a list (one or several)."""
+        return list(self.target) if isinstance(self.target, list) else [self.target]
+
     gan: Optional[str] = None  # None: read from our model files; stylegan2 for foreign ones
     ckpt: str = "bundled:digits"  # a path, or bundled:NAME (a dataset plugin's shipped model)
     method: str = "adapt-then-unlearn"
@@ -72,7 +90,8 @@ class RunConfig(StrictModel):
     # None: the classifier the bundled model's dataset plugin names (bundled:digits -> digits);
     # for any other model none, so no classifier meant for other images judges it by accident
     classifier: Optional[str] = None  # its file, if it takes one: classifier_options.path
-    target: str = "8"
+    # one class, or several (`--target 3 --target 8`, a YAML list): a sample showing any is negative
+    target: Union[str, List[str]] = "8"
     # stage 1: adapt
     adapt_iters: int = 300
     adapted_models: int = Field(1, ge=1)

@@ -19,7 +19,8 @@ def collect(context: SourceContext) -> SampleSets:
     if classifier is None:
         raise UnlearnError("the classifier source needs a classifier: pass --classifier "
                            "(or use --source folder --neg DIR, or --source manual)")
-    index, name = common.resolve_target(classifier, context.options.get("target"))
+    indices, names = common.resolve_targets(classifier, context.options.get("target"))
+    index, name = indices, common.target_label(names)  # one or several targets
     threshold = common.prob_option(context, "threshold", default(Options, "threshold"))
     max_prob = min(common.prob_option(context, "positive_max_prob", default(Options, "positive_max_prob")),
                    threshold)
@@ -42,7 +43,7 @@ def collect(context: SourceContext) -> SampleSets:
     stats = {"tried": tally.tried, "flagged": flagged, "negatives": int(negatives.shape[0]),
              "positives": int(positives.shape[0]), "ambiguous": tally.tried - flagged - int(positives.shape[0]),
              "class_counts": tally.class_counts(), "max_target_prob": tally.max_prob,
-             "target": name, "threshold": threshold, "positive_max_prob": max_prob}
+             "target": names[0] if len(names) == 1 else names, "threshold": threshold, "positive_max_prob": max_prob}
     if flagged == 0:
         raise UnlearnError(
             f"the classifier flagged none of {tally.tried} generated samples as '{name}' "

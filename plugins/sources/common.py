@@ -119,12 +119,24 @@ def probs(classifier, images: torch.Tensor) -> torch.Tensor:
     return p
 
 
+def resolve_targets(classifier, target) -> tuple[list[int], list[str]]:
+    """The class indices and names of ``--target``: one, or several (a list)."""
+    values = target if isinstance(target, (list, tuple)) else [target]
+    found = [resolve_target(classifier, value) for value in values]
+    return [index for index, _ in found], [name for _, name in found]
+
+
+def target_label(names: list[str]) -> str:
+    """'8', or '3' + '8' for several: how messages name the targets."""
+    return "' or '".join(names)
+
+
 class Tally:
     """What the classifier saw: argmax histogram, highest p(target), counts."""
 
-    def __init__(self, classifier, index: int):
+    def __init__(self, classifier, index: int | list[int]):
         self.classes = [str(c) for c in classifier.classes]
-        self.index = index
+        self.index = [index] if isinstance(index, int) else list(index)
         self.counts = torch.zeros(len(self.classes), dtype=torch.long)
         self.tried = 0
         self.max_prob = 0.0
@@ -133,7 +145,8 @@ class Tally:
         """Record a chunk's probabilities; returns p(target) for it."""
         self.tried += p.shape[0]
         self.counts += torch.bincount(p.argmax(dim=1), minlength=len(self.classes))
-        target = torch.nan_to_num(p[:, self.index], nan=0.0)
+        # several targets: a sample's p(target) is its highest over them (it shows any of them)
+        target = torch.nan_to_num(p[:, self.index].amax(dim=1), nan=0.0)
         if target.numel():
             self.max_prob = max(self.max_prob, float(target.max()))
         return target

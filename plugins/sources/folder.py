@@ -22,12 +22,13 @@ def collect(context: SourceContext) -> SampleSets:
 
     classifier, target = context.classifier, context.options.get("target")
     if classifier is not None and target is not None and str(target).strip() != "":
-        index, name = common.resolve_target(classifier, target)
+        indices, names = common.resolve_targets(classifier, target)
+        index, name = indices, common.target_label(names)  # one or several targets
         threshold = common.prob_option(context, "threshold", default(Options, "threshold"))
         seen = common.Tally(classifier, index)
         flagged = sum(int((seen.add(common.probs(classifier, chunk)) >= threshold).sum())
                       for chunk in negatives.split(common.CHUNK))
-        stats.update(negatives_flagged=flagged, target=name)
+        stats.update(negatives_flagged=flagged, target=names[0] if len(names) == 1 else names)
         if flagged:
             return _filtered(context, negatives, stats, index, name, threshold, candidates, seed)
         common.warn(stats, f"the classifier sees none of the {negatives.shape[0]} negatives as "

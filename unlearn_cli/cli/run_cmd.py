@@ -33,7 +33,7 @@ def _make(mode: str):
         source: Optional[str] = typer.Option(None, help="Negative source (default: classifier; --neg alone chooses folder); the installed ones and their options are listed at the end.", rich_help_panel=_P),
         classifier: Optional[str] = typer.Option(None, help="Classifier plugin that finds negatives and counts PUL (default: the bundled model's own, e.g. digits; none for your models).", rich_help_panel=_P),
         classifier_path: Optional[str] = typer.Option(None, help="File for the classifier (e.g. TorchScript).", rich_help_panel=_P),
-        target: Optional[str] = typer.Option(None, help="Class or attribute to forget (default: 8).", rich_help_panel=_P),
+        target: Optional[List[str]] = typer.Option(None, help="Class or attribute to forget; repeat for several (--target 3 --target 8). Default: 8.", rich_help_panel=_P),
         threshold: Optional[float] = typer.Option(None, help="Classifier probability that flags a negative.", rich_help_panel=_P),
         candidates: Optional[int] = typer.Option(None, help="Samples generated to find negatives/positives.", rich_help_panel=_P),
         max_negatives: Optional[int] = typer.Option(None, help="At most this many negatives.", rich_help_panel=_P),
@@ -78,6 +78,7 @@ def _make(mode: str):
                  if k not in ("config", "adapted", "quiet", "batch", "lr", "overwrite", "mode", "resume",
                               "plugin_option", "option", *ALIASES)}
         flags.update({"train.batch": batch, "train.lr": lr, "overwrite": overwrite or None})
+        flags["target"] = list(target) if target else None  # repeated: several targets
         # the older flags set the chosen component's option of that name (component_options.LEGACY)
         flags.update({ALIASES[k]: given[k] for k in ALIASES})
         flags.update(parse_plugin_options(plugin_option, "--plugin-option"))

@@ -23,6 +23,8 @@ def print_summary(metrics: dict) -> None:
         table.add_row(f"target samples before / after (of {ev['samples']})",
                       f"{ev['target_count_before']} / {ev['target_count_after']}")
         table.add_row("PUL %", "-" if ev.get("pul") is None else f"{ev['pul']:.1f}")
+        for name, one in (ev.get("per_target") or {}).items():  # several targets
+            table.add_row(esc(f"PUL % of '{name}'"), "-" if one["pul"] is None else f"{one['pul']:.1f}")
         if "fid_before" in ev:
             table.add_row("classifier-feature FID before / after",
                           f"{ev['fid_before']:.2f} / {ev['fid_after']:.2f} (x{ev['fid_ratio']:.2f})")

@@ -85,8 +85,8 @@ def score(G, z: torch.Tensor, classifier, device, inception: Callable | None = N
     return Scores(torch.cat(labels), torch.cat(features), torch.cat(pool) if pool else None)
 
 
-def reference_images(reference: str, target: str, resolution: int, channels: int) -> torch.Tensor:
-    """Real images without the target: a dataset plugin (target class dropped) or a folder."""
+def reference_images(reference: str, target: str | list[str], resolution: int, channels: int) -> torch.Tensor:
+    """Real images without the target(s): a dataset plugin (target classes dropped) or a folder."""
     if Path(reference).is_dir():
         from unlearn_cli.io.images import read_image_folder
 
@@ -101,8 +101,9 @@ def reference_images(reference: str, target: str, resolution: int, channels: int
                            f"({exc})") from None
     classes = [str(c) for c in spec.options.get("classes") or []]
     images, labels = registry.load("dataset", reference)(resolution=resolution, channels=channels)
-    if labels is not None and target in classes:
-        images = images[torch.as_tensor(labels) != classes.index(target)]
+    dropped = [classes.index(t) for t in ([target] if isinstance(target, str) else target) if t in classes]
+    if labels is not None and dropped:
+        images = images[~_is_target(torch.as_tensor(labels), dropped)]
     return images
 
 
@@ -117,13 +118,30 @@ def default_reference(config: RunConfig) -> str | None:
     return config.reference or bundled_name(config.ckpt)
 
 
+def target_indices(classifier, targets: list[str]) -> list[int]:
+    return [target_index(classifier, str(t)) for t in targets]
+
+
+def _is_target(labels: torch.Tensor, targets: list[int]) -> torch.Tensor:
+    return torch.isin(labels, torch.as_tensor(targets, dtype=labels.dtype))
+
+
+def _count(labels: torch.Tensor, targets: list[int]) -> int:
+    return int(_is_target(labels, targets).sum())
+
+
+def _pul(n_before: int, n_after: int) -> float | None:
+    return round(100.0 * (n_before - n_after) / n_before, 2) if n_before else None
+
+
 def shares(labels: torch.Tensor, k: int) -> list[float]:
     return (torch.bincount(labels, minlength=k).double() / max(len(labels), 1)).tolist()
 
 
-def nontarget_tv(s_before: list[float], s_after: list[float], target: int) -> float:
+def nontarget_tv(s_before: list[float], s_after: list[float], target: int | list[int]) -> float:
     """TV distance of the non-target class shares, each renormalised to sum to 1."""
-    rest = [i for i in range(len(s_before)) if i != target]
+    targets = [target] if isinstance(target, int) else target
+    rest = [i for i in range(len(s_before)) if i not in targets]
     nb = torch.tensor([s_before[i] for i in rest], dtype=torch.float64)
     na = torch.tensor([s_after[i] for i in rest], dtype=torch.float64)
     return 0.5 * float((nb / nb.sum().clamp_min(1e-12) - na / na.sum().clamp_min(1e-12)).abs().sum())
@@ -145,7 +163,8 @@ def evaluate_pair(G_before, G_after, classifier, config: RunConfig, device, *,
     if G_before.z_dim != G_after.z_dim:
         raise UnlearnError(f"the two models have different latent sizes ({G_before.z_dim} vs "
                            f"{G_after.z_dim}); they cannot be compared on the same latents")
-    target = target_index(classifier, config.target)
+    targets = target_indices(classifier, config.targets)
+    names = [str(classifier.classes[t]) for t in targets]
     k, n, seed = len(classifier.classes), config.eval_samples, eval_seed(config)
     inception = None
     if inception_weights:
@@ -155,37 +174,46 @@ def evaluate_pair(G_before, G_after, classifier, config: RunConfig, device, *,
     z = eval_latents(G_before, n, seed)
     before = score(G_before, z, classifier, device, inception)
     after = score(G_after, z, classifier, device, inception)
-    n_before, n_after = int((before.labels == target).sum()), int((after.labels == target).sum())
+    n_before, n_after = _count(before.labels, targets), _count(after.labels, targets)
     s_before, s_after = shares(before.labels, k), shares(after.labels, k)
     result = {
-        "samples": n, "seed": seed, "target": classifier.classes[target],
+        "samples": n, "seed": seed, "target": ", ".join(names), "targets": names,
         "latents": f"{n} latents of size {G_before.z_dim} from seed {seed}, the same for both models",
         "target_count_before": n_before, "target_count_after": n_after,
-        "pul": round(100.0 * (n_before - n_after) / n_before, 2) if n_before else None,
+        "pul": _pul(n_before, n_after),
         "class_share_before": dict(zip(classifier.classes, [round(s, 4) for s in s_before])),
         "class_share_after": dict(zip(classifier.classes, [round(s, 4) for s in s_after])),
-        "nontarget_tv_distance": round(nontarget_tv(s_before, s_after, target), 4),
+        "nontarget_tv_distance": round(nontarget_tv(s_before, s_after, targets), 4),
     }
+    if len(targets) > 1:  # each target's own count and PUL beside the total
+        result["per_target"] = {
+            name: {"target_count_before": _count(before.labels, [t]),
+                   "target_count_after": _count(after.labels, [t]),
+                   "pul": _pul(_count(before.labels, [t]), _count(after.labels, [t]))}
+            for t, name in zip(targets, names)}
     reference = default_reference(config)
     if reference:
-        result.update(_reference_fids(reference, target, classifier, inception, before, after,
+        result.update(_reference_fids(reference, targets, classifier, inception, before, after,
                                       G_before.img_resolution, G_before.img_channels))
     if G_retrained is not None:
         result.update(_ret_fids(G_retrained, z, classifier, device, inception, before, after))
     return result
 
 
-def _reference_fids(reference: str, target: int, classifier, inception, before: Scores,
+def _reference_fids(reference: str, targets: list[int], classifier, inception, before: Scores,
                     after: Scores, resolution: int, channels: int) -> dict:
-    real = reference_images(reference, classifier.classes[target], resolution, channels)
+    names = [str(classifier.classes[t]) for t in targets]
+    real = reference_images(reference, names, resolution, channels)
     real_features = batched(classifier.features, real)
-    name = f"'{reference}'" + ("" if Path(reference).is_dir() else f" without class '{classifier.classes[target]}'")
+    without = "' or '".join(names)
+    name = f"'{reference}'" + ("" if Path(reference).is_dir() else
+                               f" without class{'es' if len(names) > 1 else ''} '{without}'")
     out = {
         "fid_reference": name, "fid_reference_images": len(real),
         "fid_kind": f"{CLASSIFIER_FID} vs real non-target images",
         "fid_before": _fid(before.features, real_features),
         "fid_after": _fid(after.features, real_features),
-        "fid_before_nontarget_samples": _fid(before.features[before.labels != target], real_features),
+        "fid_before_nontarget_samples": _fid(before.features[~_is_target(before.labels, targets)], real_features),
     }
     out["fid_ratio"] = _ratio(out["fid_after"], out["fid_before"])
     if inception is not None:

@@ -147,7 +147,8 @@ def bar_chart(categories: Sequence[str], groups: dict[str, Sequence[float]], tit
             draw.rectangle([x, top + ph - value / top_value * ph, x + bar - 1, top + ph],
                            fill=PALETTE[g % len(PALETTE)])
         tw, _ = text_size(draw, name, small)
-        colour = TARGET_FRAME if name == highlight else INK
+        marked = [highlight] if isinstance(highlight, str) else (highlight or [])  # one or several
+        colour = TARGET_FRAME if name in marked else INK
         draw.text((left + c * slot + slot / 2 - tw / 2, top + ph + 4), name, fill=colour, font=small)
     draw.rectangle([left, top, left + pw, top + ph], outline=INK)
     for g, name in enumerate(groups):

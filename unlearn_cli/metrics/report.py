@@ -45,8 +45,13 @@ def headline(metrics: dict) -> list[tuple[str, str]]:
     else:
         rows.append(("PUL", f"{ev['pul']:.1f} % (samples classified '{t}': "
                             f"{ev['target_count_before']} -> {ev['target_count_after']} of {n})"))
-    rows.append((f"share of '{t}'", f"{_pct(ev['class_share_before'].get(t))} -> "
-                                   f"{_pct(ev['class_share_after'].get(t))}"))
+    for name, one in (ev.get("per_target") or {}).items():  # several targets: each one's own PUL
+        pul = "not defined (none before)" if one["pul"] is None else f"{one['pul']:.1f} %"
+        rows.append((f"PUL of '{name}'", f"{pul} ({one['target_count_before']} -> "
+                                         f"{one['target_count_after']} of {n})"))
+    share = {role: sum(ev[f"class_share_{role}"].get(c, 0.0) for c in _targets(ev))
+             for role in ("before", "after")}
+    rows.append((f"share of '{t}'", f"{_pct(share['before'])} -> {_pct(share['after'])}"))
     for prefix, kind in (("", "classifier-feature FID"), ("inception_", "Inception FID")):
         if f"{prefix}fid_before" in ev:
             rows.append((kind, f"{_num(ev[f'{prefix}fid_before'])} -> {_num(ev[f'{prefix}fid_after'])} "
@@ -85,11 +90,16 @@ def _fid_label(key: str) -> str:
     return f"{key} ({'Inception' if key.startswith('inception_') else 'classifier-feature'} FID)"
 
 
+def _targets(ev: dict) -> list[str]:
+    """The evaluation's target class names (metrics from before several targets: one)."""
+    return list(ev.get("targets") or [ev["target"]])
+
+
 def class_rows(ev: dict) -> list[tuple[str, str, str, str]]:
     before, after = ev["class_share_before"], ev["class_share_after"]
     rows = []
     for name in before:
-        label = f"{name} (target)" if name == ev["target"] else name
+        label = f"{name} (target)" if name in _targets(ev) else name
         change = 100 * (after.get(name, 0.0) - before[name])
         rows.append((label, _pct(before[name]), _pct(after.get(name)), f"{change:+.1f} pts"))
     return rows
@@ -105,16 +115,18 @@ def _sample_grids(out_dir: Path, G_before, G_after, config, device, classifier) 
     from unlearn_cli.metrics.plots import framed_grid, side_by_side
 
     z = eval_latents(G_before, max(config.eval_samples, GRID_SAMPLES), eval_seed(config))[:GRID_SAMPLES]
-    target = target_index(classifier, config.target) if classifier is not None else None
+    targets = [target_index(classifier, t) for t in config.targets] if classifier is not None else None
     panels = []
     for role, G in (("before", G_before), ("after", G_after)):
         images = torch.cat(list(generate_on(G, z, device)))
         save_grid(images, out_dir / f"samples_{role}.png", nrow=8)
         flags, note = None, ""
-        if target is not None:
+        if targets is not None:
             with torch.no_grad():
-                flags = (classifier.probs(images).argmax(1) == target).cpu().tolist()
-            note = f": {sum(flags)} of {len(flags)} are '{classifier.classes[target]}'"
+                top = classifier.probs(images).argmax(1).cpu()
+            flags = torch.isin(top, torch.as_tensor(targets, dtype=top.dtype)).tolist()
+            shown = "' or '".join(str(classifier.classes[t]) for t in targets)
+            note = f": {sum(flags)} of {len(flags)} are '{shown}'"
         panels.append((f"{role}{note}", framed_grid(to_uint8(images), flags)))
     side_by_side(panels).save(out_dir / "before_after.png")
     return "before_after.png"
@@ -172,7 +184,7 @@ def _class_chart(out_dir: Path, ev: dict) -> str:
     chart = bar_chart(names, {"before": [100 * ev["class_share_before"][c] for c in names],
                               "after": [100 * ev["class_share_after"].get(c, 0.0) for c in names]},
                       f"% of {ev['samples']} samples per class (target '{ev['target']}' in red)",
-                      highlight=ev["target"])
+                      highlight=_targets(ev))
     chart.save(out_dir / "class_shares.png")
     return "class_shares.png"
 
@@ -245,7 +257,8 @@ def write_report(out_dir, metrics: dict, G_before, G_after, config, device, clas
     if metrics.get("eval"):
         figures["classes"] = _class_chart(out_dir, metrics["eval"])
     figures.update(_training_figures(out_dir, _read_log(out_dir / "train_log.jsonl")))
-    note = (f"Framed red: samples the classifier calls '{metrics['eval']['target']}'."
+    shown = "' or '".join(_targets(metrics["eval"])) if metrics.get("eval") else ""
+    note = (f"Framed red: samples the classifier calls '{shown}'."
             if metrics.get("eval") and classifier is not None else "")
     title = (f"gan-unlearn {metrics.get('command', 'run')}: {metrics.get('method', 'before vs after')}")
     sections = build_sections(out_dir, metrics, figures, note) + _config_blocks(out_dir, config, settings)
