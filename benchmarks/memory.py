@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -60,6 +59,34 @@ def write_negatives(folder: Path, resolution: int, count: int = 8) -> None:
         Image.fromarray(pixels).save(folder / f"neg{i}.png")
 
 
+def _run_polling_rss(command: list[str]) -> tuple[subprocess.CompletedProcess, int]:
+    """Run ``command``, reading its VmRSS from /proc every 20 ms; returns the result and the
+    largest RSS seen in kB (the run resets its own VmHWM per stage, so getrusage would not do)."""
+    import threading
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        peak = [0]
+
+        def poll() -> None:
+            status = Path(f"/proc/{child.pid}/status")
+            while child.poll() is None:
+                try:
+                    for line in status.read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            peak[0] = max(peak[0], int(line.split()[1]))
+                except (OSError, ValueError, IndexError):
+                    pass
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=poll, daemon=True)
+        watcher.start()
+        child.wait()
+        watcher.join()
+        out.seek(0), err.seek(0)
+        return subprocess.CompletedProcess(command, child.returncode, out.read(), err.read()), peak[0]
+
+
 def measure(resolution: int, preset: str, work: Path, extra: list[str]) -> dict:
     ckpt, neg, out = work / f"sg2-{resolution}.safetensors", work / f"neg{resolution}", work / f"run{resolution}"
     g_params, d_params = build_model(ckpt, resolution, preset)
@@ -67,15 +94,13 @@ def measure(resolution: int, preset: str, work: Path, extra: list[str]) -> dict:
     command = [sys.executable, "-m", "unlearn_cli", "run", "--gan", "stylegan2", "--ckpt", str(ckpt),
                "--neg", str(neg), "--adapt-iters", "2", "--unlearn-iters", "2", "--batch", "2",
                "--device", "cpu", "--out", str(out), "--quiet", *extra]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done, polled_kb = _run_polling_rss(command)
     wall = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     row = {"resolution": resolution, "preset": preset, "g_params": g_params, "d_params": d_params,
            "rc": done.returncode, "wall_s": round(wall, 1),
-           # ru_maxrss of children is the max over all children so far: measure one run per process
-           "peak_rss_mb": round(peak_kb / 1024, 1) if peak_kb > before else None}
+           # read from outside: the run resets its own high-water mark between stages
+           "peak_rss_mb": round(polled_kb / 1024, 1)}
     metrics = out / "metrics.json"
     if metrics.is_file():
         recorded = json.loads(metrics.read_text())

@@ -33,3 +33,19 @@ def tune_cpu_allocator() -> bool:
     ok = mallopt(M_TRIM_THRESHOLD, 2 ** 31 - 1) == 1 and ok
     ok = mallopt(M_TOP_PAD, 256 << 20) == 1 and ok
     return ok
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free pages back to the system (glibc ``malloc_trim``).
+
+    With the tuning above the heap keeps its peak, so a stage's freed copies and optimiser states
+    would stay resident into the next stage (the report after unlearning measured 1 GB above the
+    unlearning peak at 64 px). Called between stages: one call, milliseconds, no effect on results.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim(0) == 1

@@ -250,6 +250,13 @@ class StagePeaks:
         outside observer report) then stays the run's true peak."""
         self.peaks[stage] = max(self.peaks.get(stage, 0.0), self._peak_mb())
         if restart:
+            if self.device.type == "cpu":  # what the stage freed leaves the process now
+                import gc
+
+                from unlearn_cli.engine.cpu_allocator import release_free_memory
+
+                gc.collect()
+                release_free_memory()
             self._restart()
 
 

@@ -106,7 +106,8 @@ class Job:
         n = max(self.config.eval_samples // 4, 100)
         z = latents(n, G.z_dim, 20_000 + self.config.seed)
         labels = score(G, z, self.classifier, self.device).labels
-        share = float((labels == target_index(self.classifier, self.config.target)).double().mean())
+        targets = torch.as_tensor([target_index(self.classifier, t) for t in self.config.targets])
+        share = float(torch.isin(labels, targets).double().mean())  # any of the targets
         return {"target_share": round(share, 4), "target_share_samples": n}
 
     def unlearn(self, adapted: list[torch.nn.Module], use_repulsion: bool = True) -> stages.StageOutput:
@@ -455,6 +456,13 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         job.save_unlearned(out.G_ema, out.G, out.D)
     elif not job.finished_unlearned():
         get_registry().load("method", config.method)(job)
+        import gc
+
+        gc.collect()  # the stages' copies, optimisers and closures form cycles: free them now
+        if device.type == "cpu":  # ... and give their pages back before evaluation and report
+            from unlearn_cli.engine.cpu_allocator import release_free_memory
+
+            release_free_memory()
         if "unlearned" not in job.outputs:
             raise UnlearnError(f"method '{config.method}' produced no unlearned model")
     if export_plan is not None and distributed.is_main():  # `--export`: docs/formats.md
