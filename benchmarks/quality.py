@@ -55,6 +55,11 @@ def _default(key: str, defaults: RunConfig):
     value = defaults
     for part in key.split("."):
         value = getattr(value, part, None)
+    if value is None and "." not in key:  # an option that moved into its component's options
+        for kind in ("source", "repulsion", "method", "classifier"):
+            options = getattr(defaults, f"{kind}_options", None) or {}
+            if key in options:
+                return options[key]
     return value
 
 
