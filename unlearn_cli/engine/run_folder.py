@@ -79,7 +79,11 @@ class RunFolder:
             folder = cls._default(Path("runs"))
         else:
             folder = cls._take(Path(out), overwrite)
-        write_text(folder.path / JOB, json.dumps({"mode": mode, "adapted": list(adapted)}))
+        try:
+            write_text(folder.path / JOB, json.dumps({"mode": mode, "adapted": list(adapted)}))
+        except BaseException:
+            folder.failed(keep=False)
+            raise
         return folder
 
     @classmethod
@@ -234,25 +238,6 @@ def _remove_empty(folders: list[Path]) -> None:
             continue
         except OSError:  # not empty (someone else's files) or not ours to remove
             break
-
-
-# ---- the older helpers (engine/train.py and plugins still call them)
-def prepare_out_dir(out: str | None, overwrite: bool) -> Path:
-    """A folder for ``out``, without the lock: prefer RunFolder.fresh."""
-    folder = RunFolder.fresh(out, overwrite)
-    folder.finished()
-    return folder.path
-
-
-def missing_folders(out: str | None) -> list[Path]:
-    """The folders a run in ``out`` (default runs/...) would create, deepest first."""
-    return _missing(Path(out) if out else Path("runs"))
-
-
-def remove_run_folder(out_dir: Path, new_folders: list[Path]) -> None:
-    """A failed run's folder, and the (now empty) folders above it that the run created."""
-    shutil.rmtree(out_dir, ignore_errors=True)
-    _remove_empty(new_folders)
 
 
 def write_manifest(out_dir: Path, plugins: dict | None = None) -> None:
