@@ -93,8 +93,8 @@ def test_a_bad_memory_limit_is_one_line(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- at realistic scale
-#: peak RSS bound of a full-width (paper256 config) 64 px run: measured 2.6-2.7 GB per stage with
-#: this code (docs/performance.md); before issue 18 the same run took 7.5 GB
+#: peak RSS bound of a full-width (paper256 config) 64 px run: the README's command measured 3.0 GB
+#: with this code (docs/performance.md); before issue 18 the same run took 7.5 GB
 BOUND_64PX_MB = 3500
 
 
