@@ -71,8 +71,9 @@ class RunConfig(StrictModel):
             if not value:
                 raise ValueError("needs at least one class")
             names = [str(v).strip() for v in value]
-            if len(set(names)) != len(names):
-                raise ValueError(f"names a class twice ({', '.join(names)})")
+            twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+            if twice is not None:
+                raise ValueError(f"names the class {twice[:40]!r} twice (each target once)")
             return names[0] if len(names) == 1 else names
         return value
 
