@@ -13,7 +13,6 @@ from unlearn_cli.api import SampleSets, SourceContext, UnlearnError, compact_ima
 
 CHUNK = 256              # samples generated (and classified) at a time, to keep memory flat
 CHUNK_ELEMENTS = 1 << 26  # ... and at most this many values (256 MB of float32) per chunk
-POSITIVE_MAX_PROB = 0.05  # default strict rule: a positive has p(target) below this
 FEW_NEGATIVES = 4        # fewer negatives than this gives a warning
 GRID_MAX = 64            # samples shown in a saved grid
 GRID_CELL = 256          # larger samples are shrunk to this in saved grids
