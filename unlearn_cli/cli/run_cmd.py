@@ -90,7 +90,9 @@ def _make(mode: str):
         if resume is not None:
             options = _resume_options(resume, config, flags)
         else:
-            options = resolve(RunConfig, config, flags)
+            from unlearn_cli.python_api import run_config
+
+            options = run_config(config, **flags)  # the Python API's own resolution (docs/python-api.md)
         # (Ctrl-C and SIGTERM are handled for every command: cli/common.py, engine/interrupts.py)
         metrics = run(options, show_progress=not quiet, mode=mode, adapted_files=adapted or [],
                       ask=_terminal_prompt(), resume_dir=resume)
