@@ -432,11 +432,13 @@ __all__ += [
     "Generator", "Discriminator", "GanPlugin", "Source", "Classifier", "ClassifierLoader",
     "RepulsionLoss", "Repulsion", "MethodJob", "Method", "Dataset",
     "ClassifierBase", "finish_classifier", "adapt_images", "options_of",
+    "save_classifier_file", "read_classifier_file", "load_classifier_file", "build_classifier",
 ]
 
 #: torch-backed helpers, imported on first use so that importing this module stays cheap
 _LAZY = {"ClassifierBase": "Classifier", "finish_classifier": "finish", "adapt_images": "adapt_images"}
 #: pydantic-backed, imported on first use (plugins name their options model lazily too)
+_LAZY_CLASSIFIER_FILE = ("save_classifier_file", "read_classifier_file", "load_classifier_file", "build_classifier")
 _LAZY_OPTIONS = {"ComponentOptions": "ComponentOptions", "NoOptions": "NoOptions", "options_of": "options_of"}
 
 
@@ -447,6 +449,9 @@ def __getattr__(name: str):
     if name in _LAZY_OPTIONS:
         from unlearn_cli import component_options
         return getattr(component_options, _LAZY_OPTIONS[name])
+    if name in _LAZY_CLASSIFIER_FILE:  # the classifier file format, unlearn_cli/classifier_file.py
+        from unlearn_cli import classifier_file
+        return getattr(classifier_file, name)
     if name in _LAZY:
         from unlearn_cli import classifier_base
         return getattr(classifier_base, _LAZY[name])

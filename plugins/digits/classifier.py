@@ -9,28 +9,22 @@ the digits train split at 16 px, greyscale (docs/digits.md has the recipes and a
 - ``digits-judge`` (arch "mlp"): a multi-layer perceptron on the flattened pixels, with another
   seed and augmentation; benchmarks use it as an outside judge of the unlearned model.
 
-File format: a ``.safetensors`` file holding the state dict, with metadata ``format`` =
-"gan-unlearn-classifier", ``format_version`` = "1" and ``classifier`` = JSON of
-{arch, config, classes, resolution, channels, heldout_accuracy, train}. ``load_file`` reads any
-such file without executing code.
+File format: the core's classifier file (unlearn_cli/classifier_file.py): a ``.safetensors``
+state dict with the architecture record in its metadata; ``load_file`` reads any such file of
+these architectures without executing code.
 """
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from unlearn_cli.api import UnlearnError
 from unlearn_cli.api import ClassifierBase as Classifier
-from unlearn_cli.api import finish_classifier as finish
+from unlearn_cli.api import build_classifier, load_classifier_file, read_classifier_file, save_classifier_file
 
-FORMAT = "gan-unlearn-classifier"
-FORMAT_VERSION = "1"
 BUNDLED = {"digits": "digits_classifier.safetensors", "digits-judge": "digits_judge.safetensors"}
 
 
@@ -71,67 +65,22 @@ ARCHS = {"cnn": DigitsCNN, "mlp": DigitsMLP}
 
 def build(info: dict) -> Classifier:
     """A fresh model from the ``classifier`` metadata record (arch, config, classes, ...)."""
-    arch = ARCHS.get(info.get("arch"))
-    if arch is None:
-        raise UnlearnError(f"unknown classifier arch {info.get('arch')!r}; known: {', '.join(ARCHS)}")
-    return arch(info["classes"], info["resolution"], info["channels"], **info.get("config", {}))
+    return build_classifier(info, ARCHS)
 
 
 def save_file(model: Classifier, info: dict, path: str | os.PathLike) -> None:
-    """Write ``model`` and its ``info`` record atomically (temporary file, then rename)."""
-    from safetensors.torch import save_file as _save
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "classifier": json.dumps(info)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        _save(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; installed package data must be readable
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write ``model`` and its ``info`` record atomically (the core's classifier file format)."""
+    save_classifier_file(model, info, path)
 
 
 def read_info(path: str | os.PathLike) -> tuple[dict, dict]:
     """(info record, state dict) of a classifier file; UnlearnError if missing or not ours."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise UnlearnError(f"classifier file not found: {path}; check the path, or leave it out to use the bundled weights")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            state = {key: f.get_tensor(key) for key in f.keys()}
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise UnlearnError(f"{path} is not a readable .safetensors file ({exc}); re-create or re-download it") from exc
-    if metadata.get("format") != FORMAT:
-        raise UnlearnError(f"{path} is not a gan-unlearn classifier file (no '{FORMAT}' metadata); "
-                           "make one with python -m unlearn_cli_plugins.digits.train_classifier")
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise UnlearnError(f"{path} has classifier format version {metadata.get('format_version')!r}; "
-                           f"this version reads {FORMAT_VERSION}: upgrade gan-unlearn")
-    try:
-        info = json.loads(metadata["classifier"])
-    except (KeyError, ValueError) as exc:
-        raise UnlearnError(f"{path} has broken classifier metadata ({exc}); re-create the file") from exc
-    return info, state
+    return read_classifier_file(path)
 
 
 def load_file(path: str | os.PathLike, device: str | torch.device = "cpu") -> Classifier:
-    """Any classifier file written by :func:`save_file`, ready to use (eval mode, frozen)."""
-    info, state = read_info(path)
-    try:
-        model = build(info)
-        model.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise UnlearnError(f"{path}: weights do not match their recorded architecture ({exc}); re-create the file") from exc
-    model.info = info
-    return finish(model, device)
+    """Any classifier file of these architectures, ready to use (eval mode, frozen)."""
+    return load_classifier_file(path, ARCHS, device)
 
 
 def bundled_path(kind: str = "digits") -> Path:

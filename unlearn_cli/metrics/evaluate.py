@@ -66,27 +66,50 @@ def generate_on(G, z: torch.Tensor, device, batch: int | None = None):
         yield G(z[start:start + batch].to(device), truncation_psi=1.0, noise_mode="const")
 
 
+CONFIDENCE_LEVELS = (0.5, 0.9)  # the target counted at these confidences too (ambiguous samples shown)
+
+
 @dataclass
 class Scores:
     labels: torch.Tensor  # top class per sample
     features: torch.Tensor  # classifier penultimate features
     inception: torch.Tensor | None = None  # Inception pool features, when asked for
+    target_prob: torch.Tensor | None = None  # highest probability of any target, per sample
+    class_labels: torch.Tensor | None = None  # top class by the classifier's class_classifier
+    measures: dict[str, torch.Tensor] | None = None  # the classifier's measure(), if it has one
 
 
 @torch.no_grad()
-def score(G, z: torch.Tensor, classifier, device, inception: Callable | None = None) -> Scores:
-    """Top classes and features of G's samples on the latents z."""
-    labels, features, pool = [], [], []
+def score(G, z: torch.Tensor, classifier, device, inception: Callable | None = None,
+          targets: list[int] | None = None) -> Scores:
+    """Top classes, features (and the optional extras above) of G's samples on the latents z."""
+    labels, features, pool, target_prob, class_labels, measures = [], [], [], [], [], []
+    class_classifier = getattr(classifier, "class_classifier", None)
+    measure = getattr(classifier, "measure", None)
     for images in generate_on(G, z, device):
-        labels.append(classifier.probs(images).argmax(1).cpu())
+        probs = classifier.probs(images)
+        labels.append(probs.argmax(1).cpu())
+        if targets:
+            target_prob.append(probs[:, targets].amax(1).float().cpu())
         features.append(classifier.features(images).float().cpu())
+        if class_classifier is not None:
+            class_labels.append(class_classifier.probs(images).argmax(1).cpu())
+        if measure is not None:
+            measures.append({k: v.float().cpu() for k, v in measure(images).items()})
         if inception is not None:
             pool.append(inception(images))
-    return Scores(torch.cat(labels), torch.cat(features), torch.cat(pool) if pool else None)
+    return Scores(torch.cat(labels), torch.cat(features), torch.cat(pool) if pool else None,
+                  torch.cat(target_prob) if target_prob else None,
+                  torch.cat(class_labels) if class_labels else None,
+                  {k: torch.cat([m[k] for m in measures]) for k in measures[0]} if measures else None)
 
 
-def reference_images(reference: str, target: str | list[str], resolution: int, channels: int) -> torch.Tensor:
-    """Real images without the target(s): a dataset plugin (target classes dropped) or a folder."""
+def reference_images(reference: str, target: str | list[str], resolution: int, channels: int,
+                     classifier=None) -> torch.Tensor:
+    """Real images without the target(s): a dataset plugin (target classes dropped) or a folder.
+
+    A target that is no class of the dataset (an attribute such as morpho's 'thick') is dropped
+    by the run's classifier instead: real images it calls a target are left out."""
     if Path(reference).is_dir():
         from unlearn_cli.io.images import read_image_folder
 
@@ -101,9 +124,13 @@ def reference_images(reference: str, target: str | list[str], resolution: int, c
                            f"({exc})") from None
     classes = [str(c) for c in spec.options.get("classes") or []]
     images, labels = registry.load("dataset", reference)(resolution=resolution, channels=channels)
-    dropped = [classes.index(t) for t in ([target] if isinstance(target, str) else target) if t in classes]
+    names = [target] if isinstance(target, str) else list(target)
+    dropped = [classes.index(t) for t in names if t in classes]
     if labels is not None and dropped:
         images = images[~_is_target(torch.as_tensor(labels), dropped)]
+    elif classifier is not None and not dropped and all(t in classifier.classes for t in names):
+        top = batched(lambda x: classifier.probs(x).argmax(1), images)
+        images = images[~_is_target(top.long(), [classifier.classes.index(t) for t in names])]
     return images
 
 
@@ -147,6 +174,24 @@ def nontarget_tv(s_before: list[float], s_after: list[float], target: int | list
     return 0.5 * float((nb / nb.sum().clamp_min(1e-12) - na / na.sum().clamp_min(1e-12)).abs().sum())
 
 
+MEASURE_BINS = 24
+
+
+def measure_summary(before: torch.Tensor, after: torch.Tensor) -> dict:
+    """Mean, spread and a shared-edges histogram of one measurement, before and after."""
+    both = torch.cat([before, after])
+    lo, hi = float(both.quantile(0.005)), float(both.quantile(0.995))
+    hi = hi if hi > lo else lo + 1.0
+    edges = torch.linspace(lo, hi, MEASURE_BINS + 1)
+
+    def one(values: torch.Tensor) -> dict:
+        counts = torch.histc(values.clamp(lo, hi), bins=MEASURE_BINS, min=lo, max=hi)
+        return {"mean": round(float(values.mean()), 4), "std": round(float(values.std()), 4),
+                "histogram": [int(c) for c in counts.tolist()]}
+
+    return {"edges": [round(e, 4) for e in edges.tolist()], "before": one(before), "after": one(after)}
+
+
 def _fid(a: torch.Tensor, b: torch.Tensor) -> float | None:
     return round(frechet_distance(a, b), 3) if len(a) >= 2 and len(b) >= 2 else None
 
@@ -172,10 +217,17 @@ def evaluate_pair(G_before, G_after, classifier, config: RunConfig, device, *,
 
         inception = load_inception(inception_weights, device)
     z = eval_latents(G_before, n, seed)
-    before = score(G_before, z, classifier, device, inception)
-    after = score(G_after, z, classifier, device, inception)
+    before = score(G_before, z, classifier, device, inception, targets)
+    after = score(G_after, z, classifier, device, inception, targets)
     n_before, n_after = _count(before.labels, targets), _count(after.labels, targets)
     s_before, s_after = shares(before.labels, k), shares(after.labels, k)
+    class_classifier = getattr(classifier, "class_classifier", None)
+    if class_classifier is None:
+        tv = nontarget_tv(s_before, s_after, targets)
+    else:  # an attribute target: the classes (digits) are other things, and all must stay
+        kept = len(class_classifier.classes)
+        c_before, c_after = shares(before.class_labels, kept), shares(after.class_labels, kept)
+        tv = nontarget_tv(c_before, c_after, [])
     result = {
         "samples": n, "seed": seed, "target": ", ".join(names), "targets": names,
         "latents": f"{n} latents of size {G_before.z_dim} from seed {seed}, the same for both models",
@@ -183,8 +235,19 @@ def evaluate_pair(G_before, G_after, classifier, config: RunConfig, device, *,
         "pul": _pul(n_before, n_after),
         "class_share_before": dict(zip(classifier.classes, [round(s, 4) for s in s_before])),
         "class_share_after": dict(zip(classifier.classes, [round(s, 4) for s in s_after])),
-        "nontarget_tv_distance": round(nontarget_tv(s_before, s_after, targets), 4),
+        "nontarget_tv_distance": round(tv, 4),
+        "target_count_at_confidence": {
+            f"p>={level}": {"before": int((before.target_prob >= level).sum()),
+                            "after": int((after.target_prob >= level).sum())}
+            for level in CONFIDENCE_LEVELS},
     }
+    if class_classifier is not None:
+        result["kept_classes_by"] = getattr(classifier, "class_classifier_name", None) or type(class_classifier).__name__
+        result["kept_class_share_before"] = dict(zip(class_classifier.classes, [round(v, 4) for v in c_before]))
+        result["kept_class_share_after"] = dict(zip(class_classifier.classes, [round(v, 4) for v in c_after]))
+    if before.measures is not None:
+        result["measures"] = {name: measure_summary(before.measures[name], after.measures[name])
+                              for name in before.measures}
     if len(targets) > 1:  # each target's own count and PUL beside the total
         result["per_target"] = {
             name: {"target_count_before": _count(before.labels, [t]),
@@ -203,7 +266,7 @@ def evaluate_pair(G_before, G_after, classifier, config: RunConfig, device, *,
 def _reference_fids(reference: str, targets: list[int], classifier, inception, before: Scores,
                     after: Scores, resolution: int, channels: int) -> dict:
     names = [str(classifier.classes[t]) for t in targets]
-    real = reference_images(reference, names, resolution, channels)
+    real = reference_images(reference, names, resolution, channels, classifier)
     real_features = batched(classifier.features, real)
     without = "' or '".join(names)
     name = f"'{reference}'" + ("" if Path(reference).is_dir() else

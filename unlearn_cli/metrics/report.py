@@ -52,6 +52,10 @@ def headline(metrics: dict) -> list[tuple[str, str]]:
     share = {role: sum(ev[f"class_share_{role}"].get(c, 0.0) for c in _targets(ev))
              for role in ("before", "after")}
     rows.append((f"share of '{t}'", f"{_pct(share['before'])} -> {_pct(share['after'])}"))
+    levels = ev.get("target_count_at_confidence") or {}
+    if levels:  # ambiguous samples are visible, not hidden in one number
+        rows.append((f"'{t}' by confidence", "; ".join(f"{level}: {c['before']} -> {c['after']}"
+                                                       for level, c in levels.items())))
     for prefix, kind in (("", "classifier-feature FID"), ("inception_", "Inception FID")):
         if f"{prefix}fid_before" in ev:
             rows.append((kind, f"{_num(ev[f'{prefix}fid_before'])} -> {_num(ev[f'{prefix}fid_after'])} "
@@ -62,8 +66,14 @@ def headline(metrics: dict) -> list[tuple[str, str]]:
         if f"{prefix}ret_fid" in ev:
             rows.append((kind, f"{_num(ev[f'{prefix}ret_fid_before'])} -> {_num(ev[f'{prefix}ret_fid'])} "
                                f"(vs the retrained model)"))
-    rows.append(("non-target class shift (TV)", f"{ev['nontarget_tv_distance']:.3f} "
-                                                f"(0 = the other classes keep their proportions)"))
+    if "kept_class_share_before" in ev:  # an attribute target: every class must keep its share
+        rows.append((f"class shift (TV, classes by {ev.get('kept_classes_by')})",
+                     f"{ev['nontarget_tv_distance']:.3f} (0 = the classes keep their proportions)"))
+    else:
+        rows.append(("non-target class shift (TV)", f"{ev['nontarget_tv_distance']:.3f} "
+                                                    f"(0 = the other classes keep their proportions)"))
+    for name, m in (ev.get("measures") or {}).items():
+        rows.append((f"mean {name}", f"{m['before']['mean']:.3f} -> {m['after']['mean']:.3f}"))
     return rows
 
 
@@ -76,7 +86,7 @@ def metric_rows(metrics: dict) -> list[tuple[str, str]]:
         for item in info if isinstance(info, list) else [info]:
             rows.append((f"output ({name})", f"{item.get('file')} (sha256 {str(item.get('sha256'))[:12]}...)"))
     for key, value in (metrics.get("eval") or {}).items():
-        if not key.startswith("class_share_"):
+        if not key.startswith(("class_share_", "kept_class_share_")) and not isinstance(value, dict):
             rows.append((_fid_label(key), _num(value)))
     for stage, seconds in (metrics.get("timings_s") or {}).items():
         rows.append((f"time {stage}", f"{seconds:.1f} s"))
@@ -95,8 +105,8 @@ def _targets(ev: dict) -> list[str]:
     return list(ev.get("targets") or [ev["target"]])
 
 
-def class_rows(ev: dict) -> list[tuple[str, str, str, str]]:
-    before, after = ev["class_share_before"], ev["class_share_after"]
+def class_rows(ev: dict, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    before, after = ev[f"{prefix}class_share_before"], ev[f"{prefix}class_share_after"]
     rows = []
     for name in before:
         label = f"{name} (target)" if name in _targets(ev) else name
@@ -177,6 +187,23 @@ def _training_figures(out_dir: Path, records: list[dict]) -> dict[str, str]:
     return figures
 
 
+def _measure_charts(out_dir: Path, ev: dict) -> str | None:
+    """measures.png: each measurement's histogram before and after (attribute classifiers)."""
+    from unlearn_cli.metrics.plots import line_chart, stack
+
+    charts = []
+    for name, m in (ev.get("measures") or {}).items():
+        edges = m["edges"]
+        centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+        series = {role: (centres, [100 * c / max(sum(m[role]["histogram"]), 1) for c in m[role]["histogram"]])
+                  for role in ("before", "after")}
+        charts.append(line_chart(series, f"{name}: % of samples per bin", xlabel=name, size=(420, 240)))
+    if not charts:
+        return None
+    stack(charts, columns=2).save(out_dir / "measures.png")
+    return "measures.png"
+
+
 def _class_chart(out_dir: Path, ev: dict) -> str:
     from unlearn_cli.metrics.plots import bar_chart
 
@@ -230,7 +257,14 @@ def build_sections(out_dir: Path, metrics: dict, figures: dict[str, str], classi
         if "classes" in figures:
             blocks.insert(0, Block("image", figures["classes"], caption="Share of each class among "
                                    "the evaluation samples, by the classifier's top class."))
+        if "kept_class_share_before" in ev:
+            blocks.append(Block("text", f"Classes by {ev.get('kept_classes_by')} (these must keep their shares):"))
+            blocks.append(Block("table", class_rows(ev, "kept_"), header=("class", "before", "after", "change")))
         sections.append(("Class shares", blocks))
+    if "measures" in figures:
+        sections.append(("Measured attributes", [Block("image", figures["measures"], caption=(
+            "Distribution of each measurement (Morpho-MNIST) among the evaluation samples, before "
+            "and after, on the same latents."))]))
     training = [Block("image", figures[k], caption=c) for k, c in
                 (("losses", "Losses per stage, from train_log.jsonl."),
                  ("distance", "Unlearning: mean squared parameter distance to the adapted model(s), "
@@ -256,6 +290,9 @@ def write_report(out_dir, metrics: dict, G_before, G_after, config, device, clas
         figures["samples"] = _sample_grids(out_dir, G_before, G_after, config, device, classifier)
     if metrics.get("eval"):
         figures["classes"] = _class_chart(out_dir, metrics["eval"])
+        measures = _measure_charts(out_dir, metrics["eval"])
+        if measures:
+            figures["measures"] = measures
     figures.update(_training_figures(out_dir, _read_log(out_dir / "train_log.jsonl")))
     shown = "' or '".join(_targets(metrics["eval"])) if metrics.get("eval") else ""
     note = (f"Framed red: samples the classifier calls '{shown}'."
