@@ -1,6 +1,12 @@
+import os
+
 import pytest
 
 from unlearn_cli.plugins import reset_registry
+
+# The suite runs on the small, fast digits model (16 px); tests of the real default (the MNIST
+# model, 32 px) unset this themselves. Set before any test, so subprocesses inherit it too.
+os.environ["GAN_UNLEARN_MODEL"] = "bundled:digits"
 
 
 @pytest.fixture(autouse=True)

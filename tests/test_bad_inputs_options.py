@@ -26,14 +26,18 @@ CASES = [
      "option 'max_negatives' must be greater than or equal to 1 (got 0)"),
     ("classifier-options-without-classifier", ["--classifier-path", "x.pt"],
      "classifier options are given (path) but no classifier"),
+    # contradictory flags are refused, not resolved silently (issue 19.23)
+    ("neg-with-another-source", ["--source", "classifier", "--classifier", "digits"],
+     "--neg is the input of source 'folder', but --source is 'classifier', which would ignore it: drop --neg or --source"),
 ]
+WITHOUT_NEG = {"max-negatives-0"}  # cases about another source: --neg would contradict it
 
 
 @pytest.mark.parametrize("name, extra, fragment", CASES, ids=[c[0] for c in CASES])
 def test_option_refusals(files, name, extra, fragment):
     ckpt, neg, root = files
     out = root / f"out-{name}"
-    result = _invoke("run", "--ckpt", ckpt, "--neg", neg, "--out", out,
+    result = _invoke("run", "--ckpt", ckpt, *([] if name in WITHOUT_NEG else ["--neg", neg]), "--out", out,
                      *[a for a in FAST if a not in ("--candidates", "32")], *extra)
     check_one_error(result, 1, fragment)
     assert not out.exists()  # refused before the run folder was made

@@ -140,7 +140,7 @@ def test_stylegan2_real_signal_mid_step_resumes_bit_identical(sg2_whole, sg2_con
     assert cut.returncode == 130, cut.stderr
     lines = cut.stderr.strip().splitlines()
     assert lines == [f"error: interrupted during {stage} at step {step + 1} of 10; its checkpoint "
-                     f"was saved: continue with --resume RUN_FOLDER"], cut.stderr
+                     f"was saved: continue with --resume {out}"], cut.stderr
     assert cut.stdout.strip() == "" or "Traceback" not in cut.stdout  # --quiet: no progress bars
     assert not (out / "unlearned.safetensors").exists()
     resumed = _process("run", "--resume", out, "--quiet")

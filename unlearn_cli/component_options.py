@@ -194,6 +194,8 @@ def resolve_run(data: dict[str, Any], field_defaults: dict[str, Any]) -> dict[st
         chosen = _chosen_source(registry, data)
         if chosen:
             data["source"] = chosen
+    else:
+        _check_source_inputs(registry, data)
     names = {kind: data.get(kind, field_defaults.get(kind)) for kind in KIND_KEYS}
     given: dict[str, dict[str, Any]] = {}
     for kind, key in KIND_KEYS.items():
@@ -238,6 +240,19 @@ def _mapping(value: Any, key: str) -> dict:
     if not isinstance(value, dict):
         raise UnlearnError(f"config key '{key}' must be a mapping of option: value")
     return value
+
+
+def _check_source_inputs(registry, data: dict) -> None:
+    """A key that belongs to one source (``--neg`` is the folder source's) given with another
+    --source would be ignored silently: refuse the contradiction instead."""
+    given = registry.provided("source", data["source"])
+    for p in registry.components:
+        key = p.spec.chosen_by
+        if p.kind != "source" or not key or data.get(key) in (None, "") or p.spec.name == given.spec.name:
+            continue
+        flag = "--" + key.replace("_", "-")
+        raise UnlearnError(f"{flag} is the input of source '{p.spec.name}', but --source is "
+                           f"'{data['source']}', which would ignore it: drop {flag} or --source")
 
 
 def _chosen_source(registry, data: dict) -> str | None:

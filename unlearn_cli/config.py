@@ -18,6 +18,15 @@ T = TypeVar("T", bound=BaseModel)
 MAX_INT = 2**31 - 1  # every integer option (seeds, counts, iterations) is at most this
 MAX_SAMPLES = 1_000_000  # --candidates, --eval-samples: each sample is held in memory
 MAX_BATCH = 65536
+DEFAULT_MODEL = "bundled:mnist"  # what `gan-unlearn run` forgets from when --ckpt is not given
+MODEL_ENV = "GAN_UNLEARN_MODEL"  # overrides it, e.g. bundled:digits (the small, fast model)
+
+
+def default_model() -> str:
+    """--ckpt when it is not given: $GAN_UNLEARN_MODEL if set, else the bundled MNIST model."""
+    import os
+
+    return os.environ.get(MODEL_ENV, "").strip() or DEFAULT_MODEL
 
 
 class StrictModel(BaseModel):
@@ -58,6 +67,10 @@ class TrainOptions(StrictModel):
     ema_decay: float = Field(0.995, le=1)
     checkpoint_every: int = 0  # 0 = only at the end of a stage
     log_every: int = 10
+    # what D sees, real and fake alike, is shifted by up to 1/8 of the image (differentiably, as
+    # in DiffAugment, Zhao et al. 2020), so that D cannot memorise a small dataset: without it
+    # a 32 px StyleGAN2 on 4500 MNIST digits collapsed to a few digits (docs/bundled-model.md)
+    augment: Literal["none", "translate"] = "none"
 
 
 class RunConfig(StrictModel):
@@ -83,12 +96,12 @@ class RunConfig(StrictModel):
         return list(self.target) if isinstance(self.target, list) else [self.target]
 
     gan: Optional[str] = None  # None: read from our model files; stylegan2 for foreign ones
-    ckpt: str = "bundled:digits"  # a path, or bundled:NAME (a dataset plugin's shipped model)
+    ckpt: str = Field(default_factory=default_model)  # a path, or bundled:NAME (a dataset plugin's shipped model)
     method: str = "adapt-then-unlearn"
     # negatives
     source: str = "classifier"
     neg: Optional[str] = None  # folder of negative images (implies source=folder)
-    # None: the classifier the bundled model's dataset plugin names (bundled:digits -> digits);
+    # None: the classifier the bundled model's dataset plugin names (bundled:mnist -> mnist);
     # for any other model none, so no classifier meant for other images judges it by accident
     classifier: Optional[str] = None  # its file, if it takes one: classifier_options.path
     # one class, or several (`--target 3 --target 8`, a YAML list): a sample showing any is negative

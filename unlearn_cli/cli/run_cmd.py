@@ -28,10 +28,10 @@ def _make(mode: str):
     def command(
         config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options; flags override it."),
         gan: Optional[str] = typer.Option(None, help="GAN plugin for foreign checkpoints (default stylegan2)."),
-        ckpt: Optional[str] = typer.Option(None, help="Checkpoint path or bundled:NAME (default: bundled:digits)."),
+        ckpt: Optional[str] = typer.Option(None, help="Checkpoint path or bundled:NAME (default: bundled:mnist, or $GAN_UNLEARN_MODEL; bundled:digits is the small, fast one)."),
         neg: Optional[str] = typer.Option(None, help="Folder of negative images (implies --source folder).", rich_help_panel=_P),
         source: Optional[str] = typer.Option(None, help="Negative source (default: classifier; --neg alone chooses folder); the installed ones and their options are listed at the end.", rich_help_panel=_P),
-        classifier: Optional[str] = typer.Option(None, help="Classifier plugin that finds negatives and counts PUL (default: the bundled model's own, e.g. digits; none for your models).", rich_help_panel=_P),
+        classifier: Optional[str] = typer.Option(None, help="Classifier plugin that finds negatives and counts PUL (default: the bundled model's own, e.g. mnist; none for your models).", rich_help_panel=_P),
         classifier_path: Optional[str] = typer.Option(None, help="File for the classifier (e.g. TorchScript).", rich_help_panel=_P),
         target: Optional[List[str]] = typer.Option(None, help="Class or attribute to forget; repeat for several (--target 3 --target 8). Default: 8.", rich_help_panel=_P),
         threshold: Optional[float] = typer.Option(None, help="Classifier probability that flags a negative.", rich_help_panel=_P),

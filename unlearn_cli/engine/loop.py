@@ -53,12 +53,34 @@ class Stage:
     precision: str = "fp32"
     # (weight, make(batch, rng) -> images): more samples D must call fake, besides G's own
     extra_fakes: tuple[float, Callable] | None = None
-    resume_hint: str = "--resume RUN_FOLDER"  # how the user continues (train has its own)
+    resume_hint: str | None = None  # how the user continues; None: --resume <the run folder>
+
+    def continue_with(self) -> str:
+        if self.resume_hint:
+            return self.resume_hint
+        if self.resume_path is None:
+            return "--resume RUN_FOLDER"
+        folder = self.resume_path.parent  # a run keeps stage checkpoints in <run folder>/resume/
+        return f"--resume {folder.parent if folder.name == 'resume' else folder}"
 
 
 def _generate(stage: Stage, z: torch.Tensor) -> torch.Tensor:
     fn = getattr(stage.extras, "generate_for_training", None)
     return fn(stage.G, z) if fn is not None else stage.G(z)
+
+
+def translate(images: torch.Tensor, rng: torch.Generator, fraction: float = 0.125) -> torch.Tensor:
+    """Each image shifted by its own random whole-pixel offset, up to ``fraction`` of its size
+    (edges repeated); differentiable, so the generator's step sees it as D does."""
+    n, _, h, w = images.shape
+    r = max(1, int(round(min(h, w) * fraction)))
+    padded = F.pad(images, (r, r, r, r), mode="replicate")
+    oy, ox = (torch.randint(0, 2 * r + 1, (2, n), device=images.device, generator=rng))
+    rows = (oy[:, None] + torch.arange(h, device=images.device))[:, None, :, None]
+    cols = (ox[:, None] + torch.arange(w, device=images.device))[:, None, None, :]
+    batch = torch.arange(n, device=images.device)[:, None, None, None]
+    channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return padded[batch, channels, rows, cols]
 
 
 @torch.no_grad()
@@ -100,6 +122,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
     stop_at = _test_interrupt_step(stage.name)
     signal_at = _test_signal_step(stage.name)
     n_real, batch = len(stage.real_images), o.batch
+    seen = (lambda x: translate(x, rng)) if o.augment == "translate" else (lambda x: x)  # what D sees
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=stage.precision == "bf16")
     sums: dict[str, torch.Tensor] = {}
     count, started = 0, time.perf_counter()
@@ -125,8 +148,8 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
             with autocast:
                 fake = _generate(stage, z)
                 real = real.detach().requires_grad_(do_r1)
-                real_logits = stage.D(real)
-                fake_logits = stage.D(fake)
+                real_logits = stage.D(seen(real))
+                fake_logits = stage.D(seen(fake))
             d_loss = F.softplus(fake_logits.float()).mean() + F.softplus(-real_logits.float()).mean()
             losses = {"d_loss": d_loss.detach()}
             if stage.extra_fakes is not None:  # e.g. the adapted models' samples, shown to D as fake
@@ -151,7 +174,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
             stage.D.requires_grad_(False)
             z = torch.randn(batch, stage.G.z_dim, device=device, generator=rng)
             with autocast:
-                g_adv = F.softplus(-stage.D(_generate(stage, z)).float()).mean()
+                g_adv = F.softplus(-stage.D(seen(_generate(stage, z))).float()).mean()
             g_loss = g_adv
             losses["g_loss"] = g_adv.detach()
             if stage.g_penalty is not None:
@@ -199,7 +222,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
         # never overwrite a good checkpoint with NaN
         _check_parameters(stage, state.step, kept, (g_opt, d_opt))
         resume.save_checkpoint(stage.resume_path, stage, state, g_opt, d_opt, rng)
-        raise StageInterrupted(stage.name, state.step, stage.steps, stage.resume_hint) from None
+        raise StageInterrupted(stage.name, state.step, stage.steps, stage.continue_with()) from None
     except OSError as exc:  # the disk filled up (the log, a checkpoint): say where; keep the rest
         raise DiskFull(exc, stage, kept) from None
     finally:
@@ -235,7 +258,7 @@ class DiskFull(UnlearnError):
         saved = (f"the checkpoint of step {kept} and finished stages are kept"
                  if kept is not None else "finished stages are kept")
         super().__init__(f"could not write {where}: {exc.strerror or exc}; {saved}: free space, "
-                         f"then continue with {stage.resume_hint}")
+                         f"then continue with {stage.continue_with()}")
 
 
 def _open_log(path: Path):

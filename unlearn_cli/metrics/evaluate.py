@@ -140,7 +140,7 @@ def batched(fn: Callable, images: torch.Tensor, batch: int = 250) -> torch.Tenso
 
 
 def default_reference(config: RunConfig) -> str | None:
-    """--reference, or the bundled model's own dataset (bundled:digits -> digits)."""
+    """--reference, or the bundled model's own dataset (bundled:mnist -> mnist)."""
     from unlearn_cli.engine.models import bundled_name
     return config.reference or bundled_name(config.ckpt)
 
