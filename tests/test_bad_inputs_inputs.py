@@ -638,3 +638,16 @@ def test_convert_and_sample_print_names_escaped(foreign, tmp_path):
     assert "\x1b" not in result.output and "o\\x1b[2J.safetensors" in result.output
     result = _invoke("sample", dst, "--out", tmp_path / "s\x1b]0;t\x07")
     assert result.exit_code == 0 and "\x1b" not in result.output, result.output
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "mnist"])
+def test_permission_denied_on_a_classifier_file(tmp_path, monkeypatch, kind):
+    """A classifier file this process may not read is said to be so, with its path (it was
+    'not a loadable TorchScript file' before)."""
+    from unlearn_cli.api import UnlearnError, load_component
+
+    target = tmp_path / "clf.pt"
+    target.write_bytes(b"whatever")
+    _deny(monkeypatch, target)
+    with pytest.raises(UnlearnError, match=f"file '{target}': permission denied; make it readable"):
+        load_component("classifier", kind)(str(target), "cpu")

@@ -433,6 +433,7 @@ __all__ += [
     "RepulsionLoss", "Repulsion", "MethodJob", "Method", "Dataset",
     "ClassifierBase", "finish_classifier", "adapt_images", "options_of",
     "save_classifier_file", "read_classifier_file", "load_classifier_file", "build_classifier",
+    "check_readable",
 ]
 
 #: torch-backed helpers, imported on first use so that importing this module stays cheap
@@ -449,6 +450,9 @@ def __getattr__(name: str):
     if name in _LAZY_OPTIONS:
         from unlearn_cli import component_options
         return getattr(component_options, _LAZY_OPTIONS[name])
+    if name == "check_readable":  # a regular file we may read, else a one-line error (io/readable.py)
+        from unlearn_cli.io.readable import check_readable
+        return check_readable
     if name in _LAZY_CLASSIFIER_FILE:  # the classifier file format, unlearn_cli/classifier_file.py
         from unlearn_cli import classifier_file
         return getattr(classifier_file, name)

@@ -19,6 +19,7 @@ import torch
 
 from unlearn_cli.classifier_base import Classifier, finish
 from unlearn_cli.errors import UnlearnError
+from unlearn_cli.io.readable import check_readable
 
 FORMAT = "gan-unlearn-classifier"
 FORMAT_VERSION = "1"
@@ -56,8 +57,9 @@ def read_classifier_file(path: str | os.PathLike) -> tuple[dict, dict]:
     from safetensors import safe_open
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UnlearnError(f"classifier file not found: {path}; check the path, or leave it out to use the bundled weights")
+    check_readable(path, "classifier file")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             metadata = f.metadata() or {}

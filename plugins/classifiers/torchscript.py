@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from unlearn_cli.api import UnlearnError
+from unlearn_cli.api import UnlearnError, check_readable
 from .base import Classifier, finish
 
 
@@ -59,8 +59,9 @@ def load(path: str | os.PathLike | None, device: str | torch.device = "cpu") -> 
     if path is None:
         raise UnlearnError("the torchscript classifier needs a file: pass the path of a model saved with torch.jit.save")
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UnlearnError(f"TorchScript file not found: {path}; check the path")
+    check_readable(path, "TorchScript file")  # permission denied, a folder, a FIFO: said as such
     try:
         with warnings.catch_warnings():  # torch >= 2.10 marks torch.jit deprecated; it still works
             warnings.simplefilter("ignore", DeprecationWarning)
