@@ -92,6 +92,18 @@ def test_sample_tensors_and_grid_are_not_replaced_without_overwrite(files, tmp_p
     _documented("exists; pass --overwrite to replace it")
 
 
+def test_sample_with_a_smaller_n_leaves_no_older_samples(files, tmp_path):
+    """--n 2 into a folder of 4 earlier samples: refused without --overwrite (they would sit
+    beside the new ones as if from this model); with it, the two extra old ones go."""
+    model, out = files / "pre.safetensors", tmp_path / "s"
+    assert _invoke("sample", model, "--out", out, "--n", "4", "--device", "cpu").exit_code == 0
+    check_one_error(_invoke("sample", model, "--out", out, "--n", "2", "--seed", "1", "--device", "cpu"),
+                    1, "exists; pass --overwrite")
+    done = _invoke("sample", model, "--out", out, "--n", "2", "--seed", "1", "--device", "cpu", "--overwrite")
+    assert done.exit_code == 0, done.output
+    assert sorted(os.listdir(out)) == ["grid.png", "sample-00000.png", "sample-00001.png"]
+
+
 def test_convert_never_writes_over_its_source(files, tmp_path):
     model = tmp_path / "m.safetensors"
     model.write_bytes((files / "pre.safetensors").read_bytes())

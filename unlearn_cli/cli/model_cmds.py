@@ -88,14 +88,27 @@ def sample(
 
         save_grid(images, out / "grid.png")
         save_images(images, out, prefix="sample-")
+        _remove_stale_samples(out, len(images))
         typer.echo(visible(f"{out}: grid.png and {len(images)} images"))
 
 
 def _sample_files(out: Optional[Path], n: Optional[int]) -> list[Path]:
-    """What `sample --out` writes (io/images.py's names): grid.png and sample-NNNNN.png."""
+    """What `sample --out` writes (io/images.py's names): grid.png and sample-NNNNN.png, and
+    any older sample-*.png there (a smaller --n must not leave another model's samples beside
+    the new ones: they are outputs to replace, so --overwrite is needed and removes them)."""
     if out is None:
         return []
-    return [out / "grid.png"] + [out / f"sample-{i:05d}.png" for i in range(n or 0)]
+    new = [out / "grid.png"] + [out / f"sample-{i:05d}.png" for i in range(n or 0)]
+    older = sorted(out.glob("sample-*.png")) if out.is_dir() else []
+    return new + [p for p in older if p not in set(new)]
+
+
+def _remove_stale_samples(out: Path, n: int) -> None:
+    """After --overwrite: the sample-*.png of an earlier, larger --n go (ours only, by name)."""
+    keep = {f"sample-{i:05d}.png" for i in range(n)}
+    for path in out.glob("sample-*.png"):
+        if path.name not in keep and path.is_file():
+            path.unlink()
 
 
 def _read_latents(path: Path, z_dim: int):
