@@ -337,6 +337,11 @@ def save_images(images, folder: str | os.PathLike, prefix: str = "") -> list[Pat
 
 def _write_png(arr: np.ndarray, path: str | os.PathLike) -> None:
     img = Image.fromarray(arr[..., 0], "L") if arr.shape[-1] == 1 else Image.fromarray(arr, "RGB")
+    save_png(img, path)
+
+
+def save_png(img: Image.Image, path: str | os.PathLike) -> None:
+    """A PIL image written as PNG atomically (a killed process leaves no half-written file)."""
     write_with(path, lambda tmp: img.save(tmp, format="PNG"))
 
 

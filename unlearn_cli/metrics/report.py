@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from unlearn_cli.io.atomic import write_text
+from unlearn_cli.io.images import save_png
 from unlearn_cli.metrics.render import Block, render_html, render_markdown
 
 GRID_SAMPLES = 64
@@ -138,7 +139,7 @@ def _sample_grids(out_dir: Path, G_before, G_after, config, device, classifier) 
             shown = "' or '".join(str(classifier.classes[t]) for t in targets)
             note = f": {sum(flags)} of {len(flags)} are '{shown}'"
         panels.append((f"{role}{note}", framed_grid(to_uint8(images), flags)))
-    side_by_side(panels).save(out_dir / "before_after.png")
+    save_png(side_by_side(panels), out_dir / "before_after.png")
     return "before_after.png"
 
 
@@ -173,7 +174,7 @@ def _training_figures(out_dir: Path, records: list[dict]) -> dict[str, str]:
             name = "adversarial losses" if group[0] in ADVERSARIAL else group[0]
             panels.append(line_chart(series, f"{stage}: {name}", size=(380, 240)))
     if panels:
-        stack(panels, columns=min(columns, 3)).save(out_dir / "loss_curves.png")
+        save_png(stack(panels, columns=min(columns, 3)), out_dir / "loss_curves.png")
         figures["losses"] = "loss_curves.png"
     distance = [r for r in records if isinstance(r.get("distance"), (int, float))]
     if distance:
@@ -181,8 +182,8 @@ def _training_figures(out_dir: Path, records: list[dict]) -> dict[str, str]:
         series = {s: ([0] + [r["step"] for r in distance if r["stage"] == s],
                       [1.0] + [r["distance"] for r in distance if r["stage"] == s])
                   for s in dict.fromkeys(r["stage"] for r in distance)}
-        line_chart(series, "normalised distance d/d0 to the adapted model(s)", ylabel="d / d0",
-                   size=(560, 280)).save(out_dir / "distance.png")
+        save_png(line_chart(series, "normalised distance d/d0 to the adapted model(s)", ylabel="d / d0",
+                            size=(560, 280)), out_dir / "distance.png")
         figures["distance"] = "distance.png"
     return figures
 
@@ -200,7 +201,7 @@ def _measure_charts(out_dir: Path, ev: dict) -> str | None:
         charts.append(line_chart(series, f"{name}: % of samples per bin", xlabel=name, size=(420, 240)))
     if not charts:
         return None
-    stack(charts, columns=2).save(out_dir / "measures.png")
+    save_png(stack(charts, columns=2), out_dir / "measures.png")
     return "measures.png"
 
 
@@ -212,7 +213,7 @@ def _class_chart(out_dir: Path, ev: dict) -> str:
                               "after": [100 * ev["class_share_after"].get(c, 0.0) for c in names]},
                       f"% of {ev['samples']} samples per class (target '{ev['target']}' in red)",
                       highlight=_targets(ev))
-    chart.save(out_dir / "class_shares.png")
+    save_png(chart, out_dir / "class_shares.png")
     return "class_shares.png"
 
 
