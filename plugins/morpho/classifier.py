@@ -17,12 +17,12 @@ import torch
 from unlearn_cli.api import ClassifierBase, UnlearnError, finish_classifier, load_component
 
 from .measure import measure as measure_images
-from .options import ATTRIBUTES
+from .options import ATTRIBUTES, default_thresholds
 
 
 class MorphoClassifier(ClassifierBase):
-    def __init__(self, attribute: str, low: float, high: float, softness: float, class_classifier):
-        classes, _, _, _, unit = ATTRIBUTES[attribute]
+    def __init__(self, attribute: str, low: float | None, high: float | None, softness: float, class_classifier):
+        classes, _, unit = ATTRIBUTES[attribute]
         super().__init__(list(classes), resolution=None, channels=None)
         self.attribute, self.low, self.high, self.softness, self.unit = attribute, low, high, softness, unit
         self.class_classifier = class_classifier
@@ -36,10 +36,16 @@ class MorphoClassifier(ClassifierBase):
             self._last = (key, measure_images(images))
         return self._last[1]
 
+    def thresholds(self, resolution: int) -> tuple[float, float]:
+        """(low, high) for images of this size: the options, else the size's defaults."""
+        low, high = default_thresholds(self.attribute, resolution)
+        return (low if self.low is None else self.low), (high if self.high is None else self.high)
+
     def _logits_and_features(self, x):
         m = self.measure(x)[self.attribute].to(x.device)
-        upper = torch.sigmoid((m - self.high) / self.softness)
-        lower = torch.sigmoid((self.low - m) / self.softness)
+        low, high = self.thresholds(x.shape[-1])
+        upper = torch.sigmoid((m - high) / self.softness)
+        lower = torch.sigmoid((low - m) / self.softness)
         middle = (1 - upper - lower).clamp_min(1e-6)
         probs = torch.stack([lower.clamp_min(1e-6), middle, upper.clamp_min(1e-6)], 1)
         return probs.log(), self.class_classifier.features(x)
@@ -50,11 +56,12 @@ def load(path=None, device="cpu", attribute="thickness", low=None, high=None, so
     """Classifier kind `morpho` (it has no weights: ``path`` must be None)."""
     if path is not None:
         raise UnlearnError("the morpho classifier measures images and has no weights file: drop --classifier-path")
-    _, low_default, high_default, soft_default, _ = ATTRIBUTES[attribute]
+    _, soft_default, _ = ATTRIBUTES[attribute]
     if classes_from == "morpho":
         raise UnlearnError("morpho cannot be its own class classifier: set -o classes_from=NAME (e.g. mnist)")
     class_classifier = load_component("classifier", classes_from)(None, device)
-    model = MorphoClassifier(attribute, low_default if low is None else low, high_default if high is None else high,
-                             soft_default if softness is None else softness, class_classifier)
+    if low is not None and high is not None and not low < high:
+        raise UnlearnError(f"morpho: low ({low}) must be below high ({high})")
+    model = MorphoClassifier(attribute, low, high, soft_default if softness is None else softness, class_classifier)
     model.class_classifier_name = classes_from  # named in the report: "class shares by mnist"
     return finish_classifier(model, device)
