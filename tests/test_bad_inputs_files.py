@@ -466,3 +466,26 @@ def test_end_of_input_at_the_manual_prompt_is_a_line_of_its_own(tmp_path):
     assert "no answer to the question (end of input)" in errors[0] and "--pick" in errors[0]
     assert "Traceback" not in text
     _documented("no answer to the question (end of input)")
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8, 1.5])
+@pytest.mark.parametrize("sig", ["INT", "TERM"])
+def test_a_signal_while_the_cli_starts_is_one_line_and_exit_130(tmp_path, delay, sig):
+    """Ctrl-C or SIGTERM while Python imports the CLI or its plugins: one line, exit 130, no
+    run folder. (A Ctrl-C while plugins loaded was taken as a plugin's failure and lost: the
+    run went on to exit 0.)"""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "unlearn_cli", "run", "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    proc.send_signal(getattr(signal, f"SIG{sig}"))
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err and proc.returncode != 0
+    if proc.returncode < 0:  # (a loaded machine: killed before Python ran any of our code)
+        assert err == "" and proc.returncode == -getattr(signal, f"SIG{sig}")
+    else:
+        assert proc.returncode == 130 and err.strip() == "error: interrupted", err
+    assert not out.exists()

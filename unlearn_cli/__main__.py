@@ -1,4 +1,4 @@
-from unlearn_cli.cli.main import main
+from unlearn_cli.cli.entry import main
 
 if __name__ == "__main__":
     main()

@@ -222,6 +222,7 @@ def call_hook(registry: Registry, hook_name: str,
             with _stdout_to_stderr():
                 result = impl.function(**args)
         except PLUGIN_FAILURES as exc:
+            _reraise_real_interrupt(exc)
             if info is not None:
                 info.status, info.error = "failed", f"{hook_name}: {type(exc).__name__}: {exc}"
                 info.traceback = traceback.format_exc()
@@ -239,6 +240,15 @@ def call_hook(registry: Registry, hook_name: str,
 #: what a plugin raising on import or in a hook may throw and still only fail itself: a plugin
 #: calling sys.exit() or raising KeyboardInterrupt must not end every command silently
 PLUGIN_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
+
+
+def _reraise_real_interrupt(exc: BaseException) -> None:
+    """A KeyboardInterrupt from the user's Ctrl-C or a SIGTERM (the handler recorded a signal)
+    is not the plugin's failure: it stops the command as anywhere else."""
+    from unlearn_cli.engine import interrupts
+
+    if isinstance(exc, KeyboardInterrupt) and interrupts.pending() is not None:
+        raise exc
 
 
 class _stdout_to_stderr:
@@ -298,6 +308,7 @@ def build_registry(entry_points: list[metadata.EntryPoint] | None = None) -> Reg
             manager.register(module, name=info.module)
             info.hooks = sorted(c.name for c in manager.get_hookcallers(module) or [])
         except PLUGIN_FAILURES as exc:
+            _reraise_real_interrupt(exc)
             info.status, info.error = "failed", f"{type(exc).__name__}: {exc}"
             info.traceback = traceback.format_exc()
             _warn(f"plugin '{ep.name}' from {dist} failed to load and is skipped: {info.error}"

@@ -159,7 +159,19 @@ def _add_plugin_commands(app: typer.Typer) -> None:
 def main() -> None:
     if not isinstance(sys.stdout, common.TolerantStdout) and sys.stdout is not None:
         sys.stdout = common.TolerantStdout(sys.stdout)  # a full or closed stdout stops nothing
-    app = create_app()
+    from unlearn_cli.engine import interrupts
+
+    # from the first moment: a Ctrl-C while plugins load is the user's, not a plugin failure
+    with interrupts.handling():
+        try:
+            app = create_app()
+        except KeyboardInterrupt:
+            common.error_exit("interrupted")
+            sys.exit(130)
+        _run_app(app)
+
+
+def _run_app(app) -> None:
     try:
         app(prog_name="gan-unlearn")
     except SystemExit as done:
