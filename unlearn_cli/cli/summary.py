@@ -28,7 +28,13 @@ def print_summary(metrics: dict) -> None:
         if "fid_before" in ev:
             table.add_row("classifier-feature FID before / after",
                           f"{ev['fid_before']:.2f} / {ev['fid_after']:.2f} (x{ev['fid_ratio']:.2f})")
-        table.add_row("non-target class shift (TV)", f"{ev['nontarget_tv_distance']:.3f}")
+        for level, counts in (ev.get("target_count_at_confidence") or {}).items():
+            table.add_row(f"target samples at {level}", f"{counts['before']} / {counts['after']}")
+        if "kept_class_share_before" in ev:  # an attribute target: all classes must keep their shares
+            table.add_row(esc(f"class shift (TV, classes by {ev.get('kept_classes_by')})"),
+                          f"{ev['nontarget_tv_distance']:.3f}")
+        else:
+            table.add_row("non-target class shift (TV)", f"{ev['nontarget_tv_distance']:.3f}")
     if not ev and metrics.get("eval_note"):
         table.add_row("evaluation", esc(metrics["eval_note"]))
     for stage, seconds in (metrics.get("timings_s") or {}).items():
