@@ -77,7 +77,7 @@ def train(preset: str, seed: int, epochs: int | None = None, batch_size: int = 6
         order = torch.randperm(len(x_train), generator=gen)
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
-            loss = F.cross_entropy(model.logits(augment(x_train[idx], p, gen)), y_train[idx], label_smoothing=0.05)
+            loss = F.cross_entropy(model.logits(augment(x_train[idx], p, gen)), y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
