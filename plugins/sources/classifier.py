@@ -29,15 +29,21 @@ def collect(context: SourceContext) -> SampleSets:
     seed = common.seed_of(context)
 
     tally = common.Tally(classifier, index)
-    negatives, scores, positives, flagged = common.empty(context), torch.empty(0), [], 0
+    negatives, scores, positives, flagged, top = common.empty(context), torch.empty(0), [], 0, []
     for images in common.generate(context, candidates, seed, common.STREAM_CANDIDATES):
-        target = tally.add(common.probs(classifier, images))
+        p = common.probs(classifier, images)
+        target = tally.add(p)
         hit = target >= threshold
         flagged += int(hit.sum())
         negatives, scores = _most_confident(torch.cat([negatives, images[hit]]),
                                             torch.cat([scores, target[hit]]), max_negatives)
-        positives.append(common.compact_images(images[target < max_prob]))  # uint8 when large
+        keep = target < max_prob
+        positives.append(common.compact_images(images[keep]))  # uint8 when large
+        top.append(p.argmax(dim=1)[keep].cpu())
     positives = torch.cat(positives)
+    balanced = bool(context.options.get("balance_positives", default(Options, "balance_positives")))
+    if balanced and positives.shape[0]:
+        positives = _balanced(positives, torch.cat(top), tally.counts, indices, seed)
     negatives = common.compact_images(negatives)
 
     stats = {"tried": tally.tried, "flagged": flagged, "negatives": int(negatives.shape[0]),
@@ -58,9 +64,37 @@ def collect(context: SourceContext) -> SampleSets:
     if negatives.shape[0] < common.FEW_NEGATIVES:
         common.warn(stats, f"only {negatives.shape[0]} of {tally.tried} samples flagged as '{name}'; "
                            f"more --candidates or a lower --threshold would give more negatives")
-    note = (f"{positives.shape[0]} of {tally.tried} generated samples with p('{name}') < {max_prob}; "
-            f"{stats['ambiguous']} ambiguous ones were dropped")
+    note = (f"{stats['positives']} of {tally.tried} generated samples with p('{name}') < {max_prob}; "
+            f"{stats['ambiguous']} ambiguous ones were dropped"
+            + ("; redrawn to the candidates' class shares" if balanced else ""))
     return common.finish(context, SampleSets(negatives, positives, note, stats))
+
+
+def _balanced(positives: torch.Tensor, top: torch.Tensor, counts: torch.Tensor, targets: list[int],
+              seed: int) -> torch.Tensor:
+    """The positives redrawn so that their classes (the classifier's top class) have the shares
+    the non-target classes have among all candidates.
+
+    The strict positive rule drops the samples that look a little like the target, and those are
+    mostly of a few classes (a 5 or a 3 near an 8): fine-tuned on what is left, the model shifts
+    its proportions toward the other classes. Redrawing (with repetition where a class has too
+    few) restores the model's own proportions, so the non-target shift measures forgetting only."""
+    gen = torch.Generator().manual_seed(seed + 7919)
+    share = counts.double().clone()
+    share[targets] = 0
+    present = torch.bincount(top, minlength=len(counts)) > 0
+    share = share * present
+    if share.sum() == 0:
+        return positives
+    n = positives.shape[0]
+    wanted = torch.round(share / share.sum() * n).long()
+    picks = []
+    for c in torch.nonzero(wanted).flatten().tolist():
+        members = torch.nonzero(top == c).flatten()
+        order = members[torch.randperm(len(members), generator=gen)]
+        extra = members[torch.randint(len(members), (max(0, int(wanted[c]) - len(members)),), generator=gen)]
+        picks.append(torch.cat([order[:int(wanted[c])], extra]))
+    return positives[torch.cat(picks)]
 
 
 def _most_confident(images: torch.Tensor, scores: torch.Tensor, k: int):

@@ -36,6 +36,8 @@ class ClassifierSourceOptions(GeneratedOptions, Thresholds):
     # 128 (nearly every flagged sample of 2000 candidates on the bundled default) beat 32 on
     # every seed: the adapted model sees more kinds of the feature (docs/results.md)
     max_negatives: int = Field(128, ge=1, description="keep at most this many flagged samples, the most confident")
+    balance_positives: bool = Field(False, description="redraw the positives so their classes have "
+                                    "the candidates' non-target class shares (keeps the other classes' proportions)")
 
 
 class ManualOptions(ComponentOptions):
