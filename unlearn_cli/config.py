@@ -189,8 +189,14 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def resolve(model: type[T], config_file: str | Path | None = None,
             overrides: dict[str, Any] | None = None) -> T:
-    """Defaults, then the YAML file, then the flags that were actually given (not None)."""
+    """Defaults, then the YAML file, then the flags that were actually given (not None).
+
+    For a run on a bundled model (``bundled:NAME``), the options its dataset plugin recommends
+    for it (``run_options`` on the dataset spec: what the model was tuned with) come between the
+    defaults and the YAML file; the resolved config, saved with the run, shows them."""
     data: dict[str, Any] = read_yaml(config_file) if config_file else {}
+    if model is RunConfig:
+        data = _with_bundled_run_options(data, overrides or {})
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -206,6 +212,37 @@ def resolve(model: type[T], config_file: str | Path | None = None,
         return model.model_validate(data)
     except ValidationError as exc:
         raise UnlearnError(_describe(exc) + "; fix it in the config file or flag") from None
+
+
+def _with_bundled_run_options(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    given = lambda key: overrides.get(key) if overrides.get(key) is not None else data.get(key)  # noqa: E731
+    ckpt = str(given("ckpt") or default_model())
+    if not ckpt.startswith("bundled:"):
+        return data
+    from unlearn_cli.plugins import get_registry
+
+    try:
+        spec = get_registry().find("dataset", ckpt.removeprefix("bundled:"))
+    except UnlearnError:
+        return data  # an unknown bundled name is reported where the model is loaded
+    recommended = dict(spec.options.get("run_options") or {})
+    # options of the default source only reach a run that uses it
+    source_options = recommended.pop("source_options", None) or {}
+    uses_default_source = given("source") in (None, RunConfig.model_fields["source"].default) and not given("neg")
+    merged = {key: (dict(value) if isinstance(value, dict) else value) for key, value in recommended.items()}
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    if uses_default_source and source_options:
+        mine = merged.get("source_options") if isinstance(merged.get("source_options"), dict) else {}
+        flat = merged.get("options") if isinstance(merged.get("options"), dict) else {}
+        extra = {k: v for k, v in source_options.items() if k not in mine and k not in flat
+                 and f"options.{k}" not in overrides and f"options.source.{k}" not in overrides}
+        if extra:
+            merged["source_options"] = {**extra, **mine}
+    return merged
 
 
 def parse_plugin_options(items: list[str] | None, flag: str = "--option") -> dict[str, Any]:

@@ -46,6 +46,10 @@ def register_datasets():
                 # `--ckpt bundled:mnist` (the default) resolves to it
                 "model": "unlearn_cli_plugins.mnist:weights/stylegan2_mnist.safetensors",
                 "classifier": "mnist",
+                # what the model was tuned with (docs/results.md): a run on bundled:mnist starts
+                # from these, then the config file and flags override them
+                "run_options": {"unlearn_iters": 2000, "train": {"lr": 0.001},
+                                "source_options": {"balance_positives": True}},
             },
         )
     ]
