@@ -26,15 +26,19 @@ class MorphoClassifier(ClassifierBase):
         super().__init__(list(classes), resolution=None, channels=None)
         self.attribute, self.low, self.high, self.softness, self.unit = attribute, low, high, softness, unit
         self.class_classifier = class_classifier
-        self._last: tuple | None = None  # (key of the last images measured, their measurements)
+        self._last: tuple | None = None  # (the last images measured, their version, the measurements)
 
     def measure(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Morpho-MNIST measurements of images (remembered for the same tensor: evaluation asks
-        for the probabilities and the measurements of each batch)."""
-        key = (images.data_ptr(), tuple(images.shape), images._version, images.device)
-        if self._last is None or self._last[0] != key:
-            self._last = (key, measure_images(images))
-        return self._last[1]
+        """Morpho-MNIST measurements of images, remembered for the very same tensor object
+        (evaluation asks for the probabilities, features and measurements of each batch).
+
+        The tensor itself is kept with its result, so its memory cannot be freed and handed to
+        the next batch: a key made of its address and shape matched a later batch that reused
+        the memory, and gave it the earlier batch's measurements."""
+        last = self._last
+        if last is None or last[0] is not images or last[1] != images._version:
+            self._last = (images, images._version, measure_images(images))
+        return self._last[2]
 
     def thresholds(self, resolution: int) -> tuple[float, float]:
         """(low, high) for images of this size: the options, else the size's defaults."""

@@ -56,3 +56,29 @@ def test_measurements_are_per_image_in_a_batch():
     alone = [measure(one), measure(two)]
     for name, values in batch.items():
         assert values.tolist() == pytest.approx([alone[0][name].item(), alone[1][name].item()], abs=1e-5)
+
+
+def test_the_classifier_never_reuses_measurements_of_other_images():
+    """Each batch is measured as itself: a cache keyed by the tensor's address once gave a batch
+    that reused freed memory the previous batch's measurements."""
+    from unlearn_cli_plugins.morpho.classifier import MorphoClassifier
+
+    class Classes(torch.nn.Module):
+        classes = ["a"]
+
+        def features(self, x):
+            return x.flatten(1)[:, :2]
+
+        def probs(self, x):
+            return torch.ones(len(x), 1)
+
+    clf = MorphoClassifier("thickness", 2.5, 4.0, 0.1, Classes())
+    thin_bar, thick_bar = bar(2), bar(5)
+    assert clf.measure(thin_bar)["thickness"].item() == pytest.approx(2, abs=0.3)
+    assert clf.measure(thick_bar)["thickness"].item() == pytest.approx(5, abs=0.3)
+    reused = thin_bar.clone()
+    reused.copy_(thick_bar)  # the same object changed in place: measured again
+    clf.measure(reused)
+    reused.copy_(thin_bar)
+    assert clf.measure(reused)["thickness"].item() == pytest.approx(2, abs=0.3)
+    assert clf.probs(thick_bar).argmax(1).item() == 2 and clf.probs(thin_bar).argmax(1).item() == 0
