@@ -33,3 +33,26 @@ def test_quality_table_reprints_from_the_recorded_rows():
 
 def test_gpu_check_script_is_valid_bash():
     assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_check.sh")]).returncode == 0
+
+
+def test_suite_table_reprints_exactly_the_block_in_the_docs():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--from",
+                           str(ROOT / "docs" / "results-suite.jsonl")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = (ROOT / "docs" / "results.md").read_text()
+    block = results.split("<!-- suite:begin -->\n", 1)[1].split("\n<!-- suite:end -->", 1)[0]
+    assert done.stdout.strip() == block.strip() and block.startswith("| task |")
+
+
+def test_suite_writes_its_table_between_the_markers(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import suite
+
+    doc = tmp_path / "r.md"
+    doc.write_text("# r\n\nbefore\n")
+    suite.write_into(doc, ["| a |", "|---|"])
+    suite.write_into(doc, ["| b |", "|---|"])  # replaced, not appended twice
+    text = doc.read_text()
+    assert text.count("<!-- suite:begin -->") == 1 and "| b |" in text and "| a |" not in text
+    assert text.startswith("# r\n\nbefore\n")

@@ -30,6 +30,11 @@ def collect(context: SourceContext) -> SampleSets:
 
     tally = common.Tally(classifier, index)
     negatives, scores, positives, flagged, top = common.empty(context), torch.empty(0), [], 0, []
+    balanced = bool(context.options.get("balance_positives", default(Options, "balance_positives")))
+    # an attribute classifier (morpho) names the classes the model must keep: balance by those,
+    # over all candidates (a thick 8 is to become a thin 8, not to go)
+    classes_of = getattr(classifier, "class_classifier", None)
+    class_counts = None
     for images in common.generate(context, candidates, seed, common.STREAM_CANDIDATES):
         p = common.probs(classifier, images)
         target = tally.add(p)
@@ -39,11 +44,15 @@ def collect(context: SourceContext) -> SampleSets:
                                             torch.cat([scores, target[hit]]), max_negatives)
         keep = target < max_prob
         positives.append(common.compact_images(images[keep]))  # uint8 when large
-        top.append(p.argmax(dim=1)[keep].cpu())
+        if balanced:
+            label = (p if classes_of is None else common.probs(classes_of, images)).argmax(dim=1).cpu()
+            counts = torch.bincount(label, minlength=p.shape[1] if classes_of is None else len(classes_of.classes))
+            class_counts = counts if class_counts is None else class_counts + counts
+            top.append(label[keep.cpu()])
     positives = torch.cat(positives)
-    balanced = bool(context.options.get("balance_positives", default(Options, "balance_positives")))
     if balanced and positives.shape[0]:
-        positives = _balanced(positives, torch.cat(top), tally.counts, indices, seed)
+        positives = _balanced(positives, torch.cat(top), class_counts,
+                              indices if classes_of is None else [], seed)
     negatives = common.compact_images(negatives)
 
     stats = {"tried": tally.tried, "flagged": flagged, "negatives": int(negatives.shape[0]),
@@ -72,8 +81,8 @@ def collect(context: SourceContext) -> SampleSets:
 
 def _balanced(positives: torch.Tensor, top: torch.Tensor, counts: torch.Tensor, targets: list[int],
               seed: int) -> torch.Tensor:
-    """The positives redrawn so that their classes (the classifier's top class) have the shares
-    the non-target classes have among all candidates.
+    """The positives redrawn so that their classes (the classifier's top class, or its class
+    classifier's for an attribute) have the shares the non-target classes have among all candidates.
 
     The strict positive rule drops the samples that look a little like the target, and those are
     mostly of a few classes (a 5 or a 3 near an 8): fine-tuned on what is left, the model shifts
@@ -81,7 +90,8 @@ def _balanced(positives: torch.Tensor, top: torch.Tensor, counts: torch.Tensor, 
     few) restores the model's own proportions, so the non-target shift measures forgetting only."""
     gen = torch.Generator().manual_seed(seed + 7919)
     share = counts.double().clone()
-    share[targets] = 0
+    if targets:
+        share[targets] = 0
     present = torch.bincount(top, minlength=len(counts)) > 0
     share = share * present
     if share.sum() == 0:

@@ -23,3 +23,12 @@ def test_a_class_without_positives_is_left_out_and_the_rest_renormalised():
     top = torch.zeros(20, dtype=torch.long)  # only class 0 has positives
     out = _balanced(torch.randn(20, 1, 2, 2), top, counts, [2], seed=1)
     assert len(out) == 20
+
+
+def test_for_an_attribute_every_class_counts_none_is_left_out():
+    # the classes are digits, the target an attribute: all candidates' digit shares are kept
+    counts = torch.tensor([30, 70])
+    top = torch.cat([torch.zeros(50, dtype=torch.long), torch.ones(50, dtype=torch.long)])
+    out = _balanced(torch.arange(100).view(100, 1, 1, 1).float(), top, counts, [], seed=2)
+    classes = top[out.view(-1).long()]
+    assert (classes == 0).sum() == 30 and (classes == 1).sum() == 70
