@@ -1,4 +1,4 @@
-"""Forgetting two classes together vs one at a time, on the bundled model (issue 17, part 2).
+"""Forgetting two classes together vs one at a time, on the digits model (issue 17, part 2).
 
 Runs the bundled default `gan-unlearn run` three times with the same seed: --target 3, --target 8,
 and --target 3 --target 8, and prints PUL per target, the FID ratio, the non-target shift and the
@@ -27,7 +27,7 @@ def cpu_name() -> str:
 
 def one_run(targets: list[str], seed: int, extra: list[str], work: Path) -> dict:
     out = work / ("t" + "-".join(targets))
-    command = [sys.executable, "-m", "unlearn_cli", "run", "--seed", str(seed), "--quiet",
+    command = [sys.executable, "-m", "unlearn_cli", "run", "--ckpt", "bundled:digits", "--seed", str(seed), "--quiet",
                "--out", str(out), *[a for t in targets for a in ("--target", t)], *extra]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
