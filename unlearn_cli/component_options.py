@@ -244,8 +244,12 @@ def _mapping(value: Any, key: str) -> dict:
 
 def _check_source_inputs(registry, data: dict) -> None:
     """A key that belongs to one source (``--neg`` is the folder source's) given with another
-    --source would be ignored silently: refuse the contradiction instead."""
+    built-in --source (which reads no such key) would be ignored silently: refuse instead."""
+    from unlearn_cli.plugins import BUILTIN_DIST
+
     given = registry.provided("source", data["source"])
+    if given.plugin.dist != BUILTIN_DIST:  # a third-party source may read any run key (--neg too)
+        return
     for p in registry.components:
         key = p.spec.chosen_by
         if p.kind != "source" or not key or data.get(key) in (None, "") or p.spec.name == given.spec.name:
