@@ -486,6 +486,9 @@ def test_a_signal_while_the_cli_starts_is_one_line_and_exit_130(tmp_path, delay,
     assert "Traceback" not in err and proc.returncode != 0
     if proc.returncode < 0:  # (a loaded machine: killed before Python ran any of our code)
         assert err == "" and proc.returncode == -getattr(signal, f"SIG{sig}")
-    else:
-        assert proc.returncode == 130 and err.strip() == "error: interrupted", err
-    assert not out.exists()
+        assert not out.exists()
+    else:  # where the signal lands depends on the machine's speed: start-up, collection or a stage
+        assert proc.returncode == 130 and len(err.strip().splitlines()) == 1, err
+        assert err.startswith("error: interrupted"), err
+        if err.strip() == "error: interrupted":  # before any stage: nothing is kept
+            assert not out.exists()
