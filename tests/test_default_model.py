@@ -19,7 +19,7 @@ def real_default(monkeypatch):
 def test_the_default_is_mnist_with_its_recommended_options(real_default):
     config = run_config()
     assert config.ckpt == "bundled:mnist" and config.target == "8"
-    assert config.unlearn_iters == 2000 and config.train.lr == 0.001
+    assert config.unlearn_iters == 3000 and config.train.lr == 0.001
     assert config.source_options["balance_positives"] is True
 
 
@@ -38,7 +38,7 @@ def test_other_models_and_sources_get_none_of_them(real_default):
     assert digits.source_options["balance_positives"] is False
     folder = run_config(neg="somewhere")  # the folder source takes no balance_positives
     assert folder.source == "folder" and "balance_positives" not in folder.source_options
-    assert folder.unlearn_iters == 2000  # the model's own options still apply
+    assert folder.unlearn_iters == 3000  # the model's own options still apply
 
 
 def test_a_short_run_with_no_model_named_uses_mnist(real_default, tmp_path):

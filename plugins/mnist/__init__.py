@@ -48,7 +48,7 @@ def register_datasets():
                 "classifier": "mnist",
                 # what the model was tuned with (docs/results.md): a run on bundled:mnist starts
                 # from these, then the config file and flags override them
-                "run_options": {"unlearn_iters": 2000, "train": {"lr": 0.001},
+                "run_options": {"unlearn_iters": 3000, "train": {"lr": 0.001},
                                 "source_options": {"balance_positives": True}},
             },
         )
