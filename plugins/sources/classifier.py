@@ -46,12 +46,13 @@ def collect(context: SourceContext) -> SampleSets:
         positives.append(common.compact_images(images[keep]))  # uint8 when large
         if balanced:
             label = (p if classes_of is None else common.probs(classes_of, images)).argmax(dim=1).cpu()
-            counts = torch.bincount(label, minlength=p.shape[1] if classes_of is None else len(classes_of.classes))
-            class_counts = counts if class_counts is None else class_counts + counts
+            if classes_of is not None:  # (for the classifier's own classes the tally counts them)
+                counts = torch.bincount(label, minlength=len(classes_of.classes))
+                class_counts = counts if class_counts is None else class_counts + counts
             top.append(label[keep.cpu()])
     positives = torch.cat(positives)
     if balanced and positives.shape[0]:
-        positives = _balanced(positives, torch.cat(top), class_counts,
+        positives = _balanced(positives, torch.cat(top), tally.counts if classes_of is None else class_counts,
                               indices if classes_of is None else [], seed)
     negatives = common.compact_images(negatives)
 
