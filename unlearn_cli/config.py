@@ -132,6 +132,9 @@ class RunConfig(StrictModel):
     train: TrainOptions = TrainOptions()
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
+    # torch.compile of G's and D's forward passes (engine/compiling.py); auto: only where it was
+    # measured to make the whole run faster
+    compile: Literal["auto", "on", "off"] = "auto"
     seed: int = 0
     out: Optional[str] = None
 
@@ -270,6 +273,9 @@ class TrainConfig(StrictModel):
     train: TrainOptions = TrainOptions(batch=32)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
+    # torch.compile of G's and D's forward passes (engine/compiling.py); auto: only where it was
+    # measured to make the whole run faster
+    compile: Literal["auto", "on", "off"] = "auto"
     seed: int = 0
     out: Optional[str] = None
 

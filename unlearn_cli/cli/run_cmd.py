@@ -58,6 +58,7 @@ def _make(mode: str):
         lr: Optional[float] = typer.Option(None, help="Adam learning rate.", rich_help_panel=_T),
         device: Optional[str] = typer.Option(None, help="auto, cpu or cuda.", rich_help_panel=_T),
         precision: Optional[str] = typer.Option(None, help="fp32 or bf16.", rich_help_panel=_T),
+        compile: Optional[str] = typer.Option(None, "--compile", help="auto, on or off: torch.compile the G and D forward passes (auto: only where it makes the run faster; docs/performance.md).", rich_help_panel=_T),
         seed: Optional[int] = typer.Option(None, help="Random seed.", rich_help_panel=_T),
         eval_samples: Optional[int] = typer.Option(None, help="Samples for PUL and FID."),
         reference: Optional[str] = typer.Option(None, help="Real images for FID: dataset plugin or folder."),

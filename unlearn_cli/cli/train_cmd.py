@@ -16,6 +16,7 @@ def train(
     lr: Optional[float] = typer.Option(None, help="Adam learning rate."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
     precision: Optional[str] = typer.Option(None, help="fp32 or bf16."),
+    compile: Optional[str] = typer.Option(None, "--compile", help="auto, on or off: torch.compile the G and D forward passes (docs/performance.md)."),
     seed: Optional[int] = typer.Option(None, help="Random seed."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options."),
     out: Optional[str] = typer.Option(None, help="Output folder."),
@@ -36,7 +37,7 @@ def train(
         if not sep or not key:
             raise UnlearnError(f"--arch {item!r} must look like KEY=VALUE")
         arch_values[key] = yaml.safe_load(value)
-    flags = {"data": data, "gan": gan, "iters": iters, "device": device, "precision": precision,
+    flags = {"data": data, "gan": gan, "iters": iters, "device": device, "precision": precision, "compile": compile,
              "seed": seed, "out": out, "overwrite": overwrite or None, "train.batch": batch,
              "train.lr": lr, "arch": arch_values or None}
     if resume is not None:

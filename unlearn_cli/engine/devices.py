@@ -27,9 +27,13 @@ def check_precision(precision: str, device: torch.device) -> None:
                            "use --precision fp32, or bf16 on a GPU or a CPU that has them")
 
 
-def prepare_training(device: torch.device, precision: str) -> None:
-    """Before a training run: the precision must suit the device; on CPU, tune the allocator."""
+def prepare_training(device: torch.device, precision: str, compile_mode: str = "off") -> None:
+    """Before a training run: the precision and ``--compile on`` must suit the device; on CPU,
+    tune the allocator."""
     check_precision(precision, device)
+    if compile_mode == "on":
+        from unlearn_cli.engine.compiling import wants_compile
+        wants_compile(compile_mode, device, 0)  # raises where torch.compile cannot work
     if device.type == "cpu":
         from unlearn_cli.engine.cpu_allocator import tune_cpu_allocator
         tune_cpu_allocator()

@@ -54,6 +54,10 @@ class Stage:
     # (weight, make(batch, rng) -> images): more samples D must call fake, besides G's own
     extra_fakes: tuple[float, Callable] | None = None
     resume_hint: str | None = None  # how the user continues; None: --resume <the run folder>
+    # compiled forward passes of G and D (engine/compiling.py) that share their parameters; the
+    # double backward of R1 and of the path-length regulariser runs on the eager modules
+    G_compiled: nn.Module | None = None
+    D_compiled: nn.Module | None = None
 
     def continue_with(self) -> str:
         if self.resume_hint:
@@ -65,8 +69,9 @@ class Stage:
 
 
 def _generate(stage: Stage, z: torch.Tensor) -> torch.Tensor:
+    G = stage.G if stage.G_compiled is None else stage.G_compiled
     fn = getattr(stage.extras, "generate_for_training", None)
-    return fn(stage.G, z) if fn is not None else stage.G(z)
+    return fn(G, z) if fn is not None else G(z)
 
 
 def translate(images: torch.Tensor, rng: torch.Generator, fraction: float = 0.125) -> torch.Tensor:
@@ -124,6 +129,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
     n_real, batch = len(stage.real_images), o.batch
     seen = (lambda x: translate(x, rng)) if o.augment == "translate" else (lambda x: x)  # what D sees
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=stage.precision == "bf16")
+    D = stage.D if stage.D_compiled is None else stage.D_compiled
     sums: dict[str, torch.Tensor] = {}
     count, started = 0, time.perf_counter()
     log = _open_log(stage.log_path) if stage.log_path and main else None
@@ -148,14 +154,14 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
             with autocast:
                 fake = _generate(stage, z)
                 real = real.detach().requires_grad_(do_r1)
-                real_logits = stage.D(seen(real))
-                fake_logits = stage.D(seen(fake))
+                real_logits = (stage.D if do_r1 else D)(seen(real))  # R1: eager (double backward)
+                fake_logits = D(seen(fake))
             d_loss = F.softplus(fake_logits.float()).mean() + F.softplus(-real_logits.float()).mean()
             losses = {"d_loss": d_loss.detach()}
             if stage.extra_fakes is not None:  # e.g. the adapted models' samples, shown to D as fake
                 weight, make = stage.extra_fakes
                 with autocast:
-                    extra = F.softplus(stage.D(make(batch, rng)).float()).mean()
+                    extra = F.softplus(D(make(batch, rng)).float()).mean()
                 d_loss = d_loss + weight * extra
                 losses["d_extra_fake"] = extra.detach()
             if do_r1:
@@ -174,7 +180,7 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
             stage.D.requires_grad_(False)
             z = torch.randn(batch, stage.G.z_dim, device=device, generator=rng)
             with autocast:
-                g_adv = F.softplus(-stage.D(seen(_generate(stage, z))).float()).mean()
+                g_adv = F.softplus(-D(seen(_generate(stage, z))).float()).mean()
             g_loss = g_adv
             losses["g_loss"] = g_adv.detach()
             if stage.g_penalty is not None:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from unlearn_cli.config import RunConfig
+from unlearn_cli.engine import compiling
 from unlearn_cli.engine.fisher import diagonal_fisher
 from unlearn_cli.engine.loop import LoopState, Stage, run_stage
 from unlearn_cli.engine.models import GanBundle, clone, latents
@@ -132,6 +133,7 @@ def adapt(bundle: GanBundle, D: nn.Module, negatives: torch.Tensor, config: RunC
     stage = Stage(f"adapt#{seed}", G, D, G_ema, negatives, config.adapt_iters, config.train,
                   seed, ewc_penalty(G, fisher, config.ewc_lambda), bundle.plugin, log_path,
                   resume_path, show_progress=show_progress, precision=config.precision)
+    compiling.attach(stage, config.compile)
     return StageOutput(G, G_ema, D, run_stage(stage))
 
 
@@ -151,4 +153,5 @@ def unlearn(bundle: GanBundle, D: nn.Module, positives: torch.Tensor, adapted: l
                   config.seed + 1, penalty, bundle.plugin, log_path, resume_path,
                   show_progress=show_progress, precision=config.precision,
                   extra_fakes=adapted_fakes(adapted, config.adapted_fakes))
+    compiling.attach(stage, config.compile)
     return StageOutput(G, G_ema, D, run_stage(stage))

@@ -19,6 +19,7 @@ from unlearn_cli.api import SampleSets, SourceContext
 from unlearn_cli.config import RunConfig, to_yaml
 from unlearn_cli.engine import method as stages
 from unlearn_cli.engine import seams
+from unlearn_cli.engine.compiling import compile_seconds
 from unlearn_cli.engine.devices import pick_device, prepare_training
 from unlearn_cli.engine.models import GanBundle, bundled_defaults, generate, load_gan
 from unlearn_cli.engine.run_folder import RunFolder, write_manifest
@@ -332,7 +333,7 @@ def run(config: RunConfig, show_progress: bool = True, ask: Callable | None = No
     from unlearn_cli.engine import distributed
 
     device = distributed.init_from_env(config.device) or pick_device(config.device)
-    prepare_training(device, config.precision)
+    prepare_training(device, config.precision, config.compile)
     for path in adapted_files:
         if not Path(path).is_file():
             raise UnlearnError(f"adapted model file not found: {path}")
@@ -489,6 +490,8 @@ def _run_in(config: RunConfig, out_dir: Path, device: torch.device, show_progres
         sys.stderr.write(f"rank {distributed.rank()} parameter digest: {digest}\n")  # one write: ranks interleave
         sys.stderr.flush()
     timings["total"] = time.perf_counter() - started
+    if compile_seconds():  # part of the stages' times: torch.compile's own (engine/compiling.py)
+        timings["compiling"] = compile_seconds()
     metrics["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
     if estimate is not None:
         metrics["memory_estimate_mb"] = round(estimate / memory.MB, 1)

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from unlearn_cli.config import TrainConfig, to_yaml
+from unlearn_cli.engine import compiling
 from unlearn_cli.engine.loop import Stage, run_stage
 from unlearn_cli.engine.models import clone, model_parts
 from unlearn_cli.engine.devices import pick_device, prepare_training
@@ -41,7 +42,7 @@ def train(config: TrainConfig, show_progress: bool = True, resume_dir: Path | No
     check_model_size(plugin, config.gan, arch, "train --arch",  # before the folder or a network
                      hint="choose smaller widths or resolution")
     device = pick_device(config.device)
-    prepare_training(device, config.precision)
+    prepare_training(device, config.precision, config.compile)
     folder = (RunFolder.resume(resume_dir, "train") if resume_dir is not None
               else RunFolder.fresh(config.out, config.overwrite, "train"))
     try:
@@ -79,6 +80,7 @@ def _train_in(config: TrainConfig, plugin, arch: dict, device, out_dir: Path, sh
                   extras=plugin, log_path=out_dir / "train_log.jsonl",
                   resume_path=out_dir / RESUME, resume_hint=f"gan-unlearn train --resume {out_dir}",
                   show_progress=show_progress, precision=config.precision)
+    compiling.attach(stage, config.compile)
     state = run_stage(stage)
     digest = save(out_dir / "model.safetensors", "pretrained")
     stage.resume_path.unlink(missing_ok=True)
