@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_speed_measures_one_bundled_step_through_the_real_loop():
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--one",
-                           "bundled:fp32:contiguous", "--steps", "1", "--device", "cpu"],
+                           "bundled:fp32:contiguous:off", "--steps", "1", "--device", "cpu"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     row = json.loads(done.stdout.strip().splitlines()[-1])
@@ -17,6 +17,8 @@ def test_speed_measures_one_bundled_step_through_the_real_loop():
     assert 0 < row["plain_step_s"] <= row["r1_step_s"] * 2
     assert 0 < row["repulsion_share"] < 0.05 and row["sampling_images_per_s"] > 0
     assert 0 < row["fraction_of_peak"] < 1.5 and row["peak_memory_mb"] > 0
+    # the launch-overhead figure: every step runs hundreds of operators; nothing was compiled
+    assert row["launches_per_step"] > 100 and row["compile"] == "off" and row["compile_s"] == 0
 
 
 def test_quality_table_reprints_from_the_recorded_rows():

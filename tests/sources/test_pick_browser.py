@@ -85,6 +85,13 @@ class Tool:
                 self.process.kill()
 
 
+def _until(driver, seconds, condition):
+    # the page re-renders its grid and counter: an element found a moment ago may be gone by the
+    # time it is read, and mid-render the grid may be empty; both mean "not yet", never a failure
+    waiting = WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException, IndexError))
+    return waiting.until(condition)
+
+
 def _cells(driver):
     return driver.find_elements(By.CSS_SELECTOR, ".cell")
 
@@ -94,13 +101,7 @@ def _picked_on_page(driver):
 
 
 def _wait_counter(driver, picked):
-    def shows(d):
-        try:  # the page re-renders the counter: an element found a moment ago may be gone
-            return d.find_element(By.CSS_SELECTOR, "#counter b").text == str(picked)
-        except StaleElementReferenceException:
-            return False
-
-    WebDriverWait(driver, 20).until(shows)
+    _until(driver, 20, lambda d: d.find_element(By.CSS_SELECTOR, "#counter b").text == str(picked))
 
 
 def _wait_saved(path, picked):
@@ -108,7 +109,8 @@ def _wait_saved(path, picked):
 
 
 def _click_sample(driver, number):
-    driver.find_element(By.CSS_SELECTOR, f'.cell[data-sample="{number}"]').click()
+    # retried: a re-render between finding the cell and clicking it leaves a stale element
+    _until(driver, 10, lambda d: d.find_element(By.CSS_SELECTOR, f'.cell[data-sample="{number}"]').click() is None)
 
 
 def _images_loaded(driver):
@@ -129,7 +131,7 @@ def test_run_with_the_browser_page(browser, tmp_path):
     assert "token is missing or wrong" in browser.page_source
 
     browser.get(url)
-    WebDriverWait(browser, 30).until(lambda d: len(_cells(d)) == 32 and _images_loaded(d))
+    _until(browser, 30, lambda d: len(_cells(d)) == 32 and _images_loaded(d))
     for n in (3, 8, 12):
         _click_sample(browser, n)
     _click_sample(browser, 8)  # a second click unpicks
@@ -142,7 +144,7 @@ def test_run_with_the_browser_page(browser, tmp_path):
     browser.close()
     browser.switch_to.window(browser.window_handles[0])
     browser.get(url)
-    WebDriverWait(browser, 30).until(lambda d: len(_cells(d)) == 32)
+    _until(browser, 30, lambda d: len(_cells(d)) == 32)
     _wait_counter(browser, 2)
     assert _picked_on_page(browser) == [3, 12]
 
@@ -150,11 +152,11 @@ def test_run_with_the_browser_page(browser, tmp_path):
     body.send_keys(Keys.ARROW_RIGHT * 4, "x")  # focus moves to sample 5; x picks it
     _wait_counter(browser, 3)
     body.send_keys("n")  # next page: samples 33-64
-    WebDriverWait(browser, 10).until(lambda d: _cells(d)[0].get_attribute("data-sample") == "33")
+    _until(browser, 10, lambda d: _cells(d)[0].get_attribute("data-sample") == "33")
     _click_sample(browser, 40)
     _wait_counter(browser, 4)
     body.send_keys("p")
-    WebDriverWait(browser, 10).until(lambda d: _cells(d)[0].get_attribute("data-sample") == "1"
+    _until(browser, 10, lambda d: _cells(d)[0].get_attribute("data-sample") == "1"
                                      and _images_loaded(d))
     assert _picked_on_page(browser) == [3, 5, 12]
     browser.save_screenshot(str(tmp_path / "manual-ui.png"))
@@ -163,7 +165,7 @@ def test_run_with_the_browser_page(browser, tmp_path):
         shutil.copyfile(tmp_path / "manual-ui.png", SCREENSHOT)
 
     browser.find_element(By.ID, "done").click()
-    WebDriverWait(browser, 20).until(lambda d: "finished" in d.find_element(By.TAG_NAME, "body").get_attribute("class"))
+    _until(browser, 20, lambda d: "finished" in d.find_element(By.TAG_NAME, "body").get_attribute("class"))
     assert tool.finish() == 0, tool.output()
     assert tool.output().count(token) == 1  # the URL (and its token) is printed once
 
@@ -182,10 +184,10 @@ def test_pick_command_then_a_run_from_the_picks_file(browser, tmp_path):
                 cwd=tmp_path)
     url = tool.url()
     browser.get(url)
-    WebDriverWait(browser, 30).until(lambda d: len(_cells(d)) == 32)
+    _until(browser, 30, lambda d: len(_cells(d)) == 32)
     _click_sample(browser, 2)
     browser.find_element(By.ID, "more").click()  # 32 more: samples 65-96, on a page of their own
-    WebDriverWait(browser, 20).until(lambda d: _cells(d)[0].get_attribute("data-sample") == "65")
+    _until(browser, 20, lambda d: _cells(d)[0].get_attribute("data-sample") == "65")
     _click_sample(browser, 70)
     _wait_counter(browser, 2)
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ENTER)  # Enter = done
