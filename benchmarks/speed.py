@@ -41,7 +41,8 @@ CONFIGS = {
     # the paper's MNIST model: 32 px, z = w = 128, 8 mapping layers, 512 channels everywhere, grey
     "paper": {"resolution": 32, "z_dim": 128, "w_dim": 128, "mapping_layers": 8,
               "channel_base": 32768, "channel_max": 512, "img_channels": 1},
-    "bundled": "bundled:digits",  # the model `gan-unlearn run` uses by default
+    "bundled": "bundled:digits",  # the small, fast bundled model (the default until issue 15)
+    "mnist": "bundled:mnist",     # the model `gan-unlearn run` uses by default
 }
 BATCH = 16
 

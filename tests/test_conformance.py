@@ -149,6 +149,9 @@ class _UnsavedPlugin(DCGANPlugin):
     (_dcgan_variant(validate_config=lambda self, c: {**c, "n": c.get("n", 0) + 1}), "idempotent"),
     (_dcgan_variant(can_import=lambda self, path: True), "can_import"),
     (_dcgan_variant(generate_for_training=lambda self, G, z: G(z)[:1]), "generate_for_training"),
+    # logits that are not the per-batch ones (here: in the wrong order)
+    (_dcgan_variant(discriminate_chunks=lambda self, D, x, k: D(x.flip(0))), "own statistics"),
+    (_dcgan_variant(discriminate_chunks=lambda self, D, x, k: D(x)[:1]), "shaped"),
     (_dcgan_variant(name="DC GAN"), "lower-case"),
 ])
 def test_wrong_gan_plugins_are_caught(plugin, message):

@@ -147,6 +147,8 @@ class ExportedModel:
 # Optional training extras (the core's loop uses them when present, never checks the arch name):
 #   generate_for_training(G, z) -> images       e.g. StyleGAN2 style mixing
 #   generator_regularizer(G, batch_size, step) -> scalar tensor or None   e.g. path length
+#   discriminate_chunks(D, images, chunks) -> logits [N]   D over `chunks` stacked equal batches
+#       in one pass, each keeping its own batch statistics (e.g. minibatch stddev)
 # Optional export (`gan-unlearn export`, `run --export`; docs/plugins/hooks.md):
 #   export_formats: dict[str, str]      torch.save format name -> naming, e.g. {"rosinality": "rosinality"}
 #   export_for_import: dict[str, str]   ImportedCheckpoint.source_format -> its export format

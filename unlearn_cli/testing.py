@@ -153,7 +153,7 @@ def check_gan_plugin(plugin: Any, config: dict | None = None, *, batch: int = 2,
     if check_range:
         _check_bounded(G, z)
     _check_gradients(G, D, z)
-    _check_extras(plugin, G, z, batch, images.shape)
+    _check_extras(plugin, G, D, z, batch, images.shape)
     _check_round_trip(plugin, config, G, D, z, images, logits)
     _check_can_import(plugin)
     _check_export(plugin, config, G, D)
@@ -236,7 +236,24 @@ def _check_gradients(G, D, z):
     D.zero_grad(set_to_none=True)
 
 
-def _check_extras(plugin, G, z, batch, shape):
+def _check_chunks(chunked, G, D, z):
+    """discriminate_chunks over two stacked batches must equal one D call per batch."""
+    import torch
+
+    with torch.no_grad():
+        images = G(z)
+        second = G(torch.randn(z.shape, generator=torch.Generator().manual_seed(1)).to(z))
+        alone = torch.cat([D(images), D(second)])
+        joint = chunked(D, torch.cat([images, second]), 2)
+    if tuple(joint.shape) != tuple(alone.shape):
+        _fail(f"discriminate_chunks(D, images, 2) must return logits shaped {list(alone.shape)}, "
+              f"got {list(joint.shape)}")
+    if not torch.allclose(joint, alone, atol=1e-4, rtol=1e-3):
+        _fail("discriminate_chunks(D, images, 2) differs from one D call per batch: each batch "
+              "must keep its own statistics")
+
+
+def _check_extras(plugin, G, D, z, batch, shape):
     import torch
 
     fn = getattr(plugin, "generate_for_training", None)
@@ -245,6 +262,9 @@ def _check_extras(plugin, G, z, batch, shape):
         if tuple(out.shape) != tuple(shape):
             _fail(f"generate_for_training(G, z) must return images shaped like G(z) "
                   f"{list(shape)}, got {list(out.shape)}")
+    chunked = getattr(plugin, "discriminate_chunks", None)
+    if chunked is not None:
+        _check_chunks(chunked, G, D, z)
     reg = getattr(plugin, "generator_regularizer", None)
     if reg is not None:
         for step in (0, 1):

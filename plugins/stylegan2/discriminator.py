@@ -42,22 +42,26 @@ class DiscriminatorBlock(nn.Module):
         return y.add_(self.conv1(self.conv0(x)))
 
 
-def minibatch_stddev(x: torch.Tensor, group_size: int, num_channels: int) -> torch.Tensor:
+def minibatch_stddev(x: torch.Tensor, group_size: int, num_channels: int,
+                     chunks: int = 1) -> torch.Tensor:
     """Append ``num_channels`` feature maps: the standard deviation over groups of samples.
 
     Sample n belongs to group n % (N / G), as in both reference implementations. Where N is not
     a multiple of the group size, the largest divisor of N below it is used (they would fail).
+    With ``chunks`` > 1 the batch is that many equal minibatches stacked (reals and fakes in one
+    pass): groups never mix chunks, so every chunk gets what it would get on its own.
     """
     n, c, h, w = x.shape
-    g = min(group_size, n)
-    while n % g:
+    b = n // chunks
+    g = min(group_size, b)
+    while b % g:
         g -= 1
     f = num_channels
-    y = x.reshape(g, -1, f, c // f, h, w)
-    y = y - y.mean(dim=0)
-    y = (y.square().mean(dim=0) + 1e-8).sqrt()
-    y = y.mean(dim=(2, 3, 4)).reshape(-1, f, 1, 1)
-    y = y.repeat(g, 1, h, w)
+    y = x.reshape(chunks, g, -1, f, c // f, h, w)
+    y = y - y.mean(dim=1, keepdim=True)
+    y = (y.square().mean(dim=1) + 1e-8).sqrt()                     # [chunks, b/g, f, c/f, h, w]
+    y = y.mean(dim=(3, 4, 5))[:, None, :, :, None, None]            # [chunks, 1, b/g, f, 1, 1]
+    y = y.expand(chunks, g, b // g, f, h, w).reshape(n, f, h, w)
     return torch.cat([x, y], dim=1)
 
 
@@ -69,15 +73,16 @@ class Epilogue(nn.Module):
         self.fc = EqualLinear(ch * 16, ch, activate=True)
         self.out = EqualLinear(ch, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, chunks: int = 1) -> torch.Tensor:
         if self.mbstd_channels:
-            x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_channels)
+            x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_channels, chunks)
         x = self.conv(x)
         return self.out(self.fc(x.flatten(1)))
 
 
 class Discriminator(nn.Module):
-    """``D(images [N, C, R, R]) -> logits [N]``."""
+    """``D(images [N, C, R, R]) -> logits [N]``; ``D(images, chunks=k)`` treats the batch as k
+    stacked minibatches of N / k (only the minibatch stddev looks across samples)."""
 
     def __init__(self, config: dict):
         super().__init__()
@@ -93,8 +98,10 @@ class Discriminator(nn.Module):
         self.b4 = Epilogue(ch[4], cfg["mbstd_group_size"], cfg["mbstd_channels"],
                            cfg["conv_clamp"])
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
+    def forward(self, img: torch.Tensor, chunks: int = 1) -> torch.Tensor:
+        if img.shape[0] % chunks:
+            raise ValueError(f"a batch of {img.shape[0]} cannot be split into {chunks} chunks")
         x = img
         for r in self.block_resolutions:
             x = getattr(self, f"b{r}")(x)
-        return self.b4(x).squeeze(1)
+        return self.b4(x, chunks).squeeze(1)

@@ -40,7 +40,20 @@ def _depthwise(kernel: torch.Tensor, channels: int) -> torch.Tensor:
 def blur(x: torch.Tensor, kernel: torch.Tensor, pad: int, stride: int = 1) -> torch.Tensor:
     """Filter every channel with ``kernel`` (symmetric, so correlation = convolution)."""
     c = x.shape[1]
+    if stride > 1 and _bf16_on_cpu(x):
+        # the same numbers: PyTorch's CPU backward of a strided depthwise convolution in bf16
+        # is ~10x slower than the unstrided one (6.7 vs 0.7 ms at [48, 32, 16, 16]; issue 18)
+        full = F.conv2d(x, _depthwise(kernel, c), padding=pad, groups=c)
+        return full[:, :, ::stride, ::stride]
     return F.conv2d(x, _depthwise(kernel, c), padding=pad, stride=stride, groups=c)
+
+
+def _bf16_on_cpu(x: torch.Tensor) -> bool:
+    """Whether a convolution of ``x`` runs in bfloat16 on the CPU (bf16 tensor or autocast)."""
+    if x.device.type != "cpu":
+        return False
+    return x.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
+                                         and torch.get_autocast_dtype("cpu") == torch.bfloat16)
 
 
 def upsample2d(x: torch.Tensor, kernel4: torch.Tensor) -> torch.Tensor:

@@ -120,6 +120,11 @@ class StyleGAN2Plugin:
         """Images for a training step: style mixing with probability 0.9, mean-w tracking."""
         return G(z, style_mixing_prob=STYLE_MIXING_PROB, update_w_avg=True)
 
+    def discriminate_chunks(self, D, images, chunks: int):
+        """D's logits for ``chunks`` stacked minibatches in one pass (each its own mbstd groups),
+        so the loop shows D reals and fakes together: a third of the launches on small models."""
+        return D(images, chunks=chunks)
+
     def generator_regularizer(self, G, batch_size: int, step: int):
         """Lazy path-length regulariser: weight 2, every 4th step (scaled by 4), half batch.
 

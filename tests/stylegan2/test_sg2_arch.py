@@ -117,3 +117,36 @@ def test_plugin_modules_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "unlearn_cli_plugins.stylegan2.plugin:PLUGIN"
+
+
+def test_minibatch_stddev_chunks_are_separate_minibatches():
+    from unlearn_cli_plugins.stylegan2.discriminator import minibatch_stddev
+    parts = [torch.randn(8, 4, 2, 2) for _ in range(3)]
+    joint = minibatch_stddev(torch.cat(parts), 4, 2, chunks=3)
+    alone = torch.cat([minibatch_stddev(p, 4, 2) for p in parts])
+    assert torch.allclose(joint, alone, atol=1e-6)
+    # without chunks the groups would mix the three parts: a different statistic
+    assert not torch.allclose(minibatch_stddev(torch.cat(parts), 4, 2), alone, atol=1e-3)
+
+
+def test_discriminate_chunks_equals_one_pass_per_batch():
+    G, D = PLUGIN.build(small_config())
+    batches = [torch.randn(4, 3, 16, 16) for _ in range(3)]
+    joint = PLUGIN.discriminate_chunks(D, torch.cat(batches), 3)
+    assert torch.allclose(joint, torch.cat([D(b) for b in batches]), atol=1e-5)
+    with pytest.raises(ValueError, match="cannot be split"):
+        D(torch.randn(5, 3, 16, 16), chunks=2)
+
+
+def test_strided_blur_in_bf16_is_the_strided_filter():
+    from unlearn_cli_plugins.stylegan2.layers import blur, fir_kernel
+    x = torch.randn(4, 8, 16, 16)
+    k = fir_kernel()
+    for pad in (1, 2):
+        ref = blur(x, k, pad=pad, stride=2)                    # fp32: the strided convolution
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = blur(x, k, pad=pad, stride=2)                # bf16: unstrided, then subsampled
+        assert got.dtype == torch.bfloat16 and got.shape == ref.shape
+        assert torch.allclose(got.float(), ref, atol=0.03)
+        assert torch.allclose(blur(x.bfloat16(), k.bfloat16(), pad=pad, stride=2).float(), ref,
+                              atol=0.03)

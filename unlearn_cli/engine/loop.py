@@ -46,7 +46,8 @@ class Stage:
     options: TrainOptions
     seed: int
     g_penalty: Callable[[], dict[str, torch.Tensor]] | None = None  # name -> scalar; summed
-    extras: object = None  # the gan plugin (optional generate_for_training, generator_regularizer)
+    # the gan plugin (optional generate_for_training, generator_regularizer, discriminate_chunks)
+    extras: object = None
     log_path: Path | None = None
     resume_path: Path | None = None  # stage checkpoint: read if present, written on interrupt
     show_progress: bool = True
@@ -72,6 +73,16 @@ def _generate(stage: Stage, z: torch.Tensor) -> torch.Tensor:
     G = stage.G if stage.G_compiled is None else stage.G_compiled
     fn = getattr(stage.extras, "generate_for_training", None)
     return fn(G, z) if fn is not None else G(z)
+
+
+def _discriminate(stage: Stage, D: nn.Module, batches: list[torch.Tensor]) -> list[torch.Tensor]:
+    """D's logits for each of ``batches`` (equal sizes). One pass over all of them where the gan
+    plugin can keep them apart (``discriminate_chunks``: per-batch statistics such as the
+    minibatch stddev); otherwise one pass each. On small models the pass count is the cost."""
+    fn = getattr(stage.extras, "discriminate_chunks", None)
+    if fn is None or len(batches) == 1:
+        return [D(b) for b in batches]
+    return list(fn(D, torch.cat(batches), len(batches)).chunk(len(batches)))
 
 
 def translate(images: torch.Tensor, rng: torch.Generator, fraction: float = 0.125) -> torch.Tensor:
@@ -154,14 +165,19 @@ def run_stage(stage: Stage, state: LoopState | None = None, optimizers=None) -> 
             with autocast:
                 fake = _generate(stage, z)
                 real = real.detach().requires_grad_(do_r1)
-                real_logits = (stage.D if do_r1 else D)(seen(real))  # R1: eager (double backward)
-                fake_logits = D(seen(fake))
+                shown = [seen(real), seen(fake)]
+                if stage.extra_fakes is not None:  # e.g. the adapted models' samples, as fake
+                    weight, make = stage.extra_fakes
+                    shown.append(make(batch, rng))
+                if do_r1:  # R1: the eager D's double backward through the reals; they go alone
+                    logits = [stage.D(shown[0])] + _discriminate(stage, D, shown[1:])
+                else:
+                    logits = _discriminate(stage, D, shown)
+                real_logits, fake_logits = logits[0], logits[1]
             d_loss = F.softplus(fake_logits.float()).mean() + F.softplus(-real_logits.float()).mean()
             losses = {"d_loss": d_loss.detach()}
-            if stage.extra_fakes is not None:  # e.g. the adapted models' samples, shown to D as fake
-                weight, make = stage.extra_fakes
-                with autocast:
-                    extra = F.softplus(D(make(batch, rng)).float()).mean()
+            if stage.extra_fakes is not None:
+                extra = F.softplus(logits[2].float()).mean()
                 d_loss = d_loss + weight * extra
                 losses["d_extra_fake"] = extra.detach()
             if do_r1:
