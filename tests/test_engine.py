@@ -209,3 +209,36 @@ def test_repulsion_value_and_gradient_match_the_plain_definition(k):
     torch.testing.assert_close(fast, plain, rtol=1e-5, atol=0)
     for got, want in zip(fast_grads, [p.grad for p in G.parameters()]):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-9)
+
+
+def test_one_stacked_d_pass_trains_exactly_like_one_pass_per_batch():
+    from unlearn_cli.config import TrainOptions
+    from unlearn_cli.engine.loop import LoopState, Stage, run_stage
+    from unlearn_cli.engine.method import adapted_fakes
+    from unlearn_cli.engine.models import clone
+
+    plugin = get_registry().load("gan", "dcgan")
+    torch.manual_seed(0)
+    G0, D0 = plugin.build(plugin.validate_config({"resolution": 8, "z_dim": 8, "channels": 8}))
+    reals, calls = torch.rand(32, 1, 8, 8) * 2 - 1, []
+
+    class Chunked:  # the dcgan plugin plus the optional extra, counting its stacked batches
+        def __getattr__(self, name):
+            return getattr(plugin, name)
+
+        def discriminate_chunks(self, D, images, chunks):
+            calls.append(chunks)
+            return D(images)  # DCGAN's D has no batch statistics: stacking changes nothing
+
+    def trained(extras):
+        G, D = clone(G0), clone(D0)
+        stage = Stage("t", G, D, clone(G0, False), reals, 4,
+                      TrainOptions(batch=4, r1_interval=2, log_every=1), seed=0, extras=extras,
+                      show_progress=False, extra_fakes=adapted_fakes([clone(G0, False)], 1.0))
+        run_stage(stage, LoopState())
+        return [p.detach() for p in (*G.parameters(), *D.parameters())]
+
+    separate, joint = trained(plugin), trained(Chunked())
+    # R1 steps (0, 2) stack G's and the adapted model's fakes; the others all three batches
+    assert calls == [2, 3, 2, 3]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(separate, joint))
