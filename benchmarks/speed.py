@@ -4,6 +4,7 @@
     python benchmarks/speed.py --configs bundled --steps 5 --precisions fp32,bf16
     python benchmarks/speed.py --device cuda         # what benchmarks/gpu_check.sh runs
     python benchmarks/speed.py --profile bundled     # torch.profiler top operators of one step
+    python benchmarks/speed.py --profile mnist --profile-precision bf16 --profile-shapes
 
 What one "step" is: one iteration of the core's own loop (unlearn_cli/engine/loop.py, called
 through run_stage exactly as `gan-unlearn unlearn` does): a D step on positives, G's fakes and the
@@ -293,6 +294,10 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write every number to this file")
     ap.add_argument("--profile", default=None, metavar="CONFIG",
                     help="print torch.profiler's top operators of one plain step instead")
+    ap.add_argument("--profile-precision", default="fp32", choices=["fp32", "bf16"],
+                    help="the precision --profile runs the step in")
+    ap.add_argument("--profile-shapes", action="store_true",
+                    help="--profile groups operators by input shapes (which convolution is slow)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # CONFIG:PRECISION, in a child
     args = ap.parse_args()
     import torch
@@ -305,7 +310,7 @@ def main() -> None:
                                      compile_mode)))
         return
     if args.profile:
-        return profile(args.profile, device)
+        return profile(args.profile, device, args.profile_precision, args.profile_shapes)
     if args.compare_run is not None:
         return compare_run(args.compare_run)
     info = machine(device)
@@ -367,20 +372,21 @@ def compare_run(extra: list[str]) -> None:
                   flush=True)
 
 
-def profile(name: str, device_name: str) -> None:
+def profile(name: str, device_name: str, precision: str = "fp32", shapes: bool = False) -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile as torch_profile
     from unlearn_cli.engine.loop import LoopState
 
     device = torch.device(device_name)
-    stage, optimizers, _ = build_stage(name, device, "fp32")
+    stage, optimizers, _ = build_stage(name, device, precision)
     state = LoopState()
     step_at(stage, optimizers, state, 0)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with torch_profile(activities=activities) as prof:
+    with torch_profile(activities=activities, record_shapes=shapes) as prof:
         step_at(stage, optimizers, state, 1)
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    print(prof.key_averages().table(sort_by=sort, row_limit=25))
+    print(prof.key_averages(group_by_input_shape=shapes).table(
+        sort_by=sort, row_limit=25, max_shapes_column_width=100))
 
 
 if __name__ == "__main__":

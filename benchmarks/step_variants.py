@@ -1,6 +1,6 @@
 """The unlearning step with and without each of issue 18's step-level changes, in one process.
 
-    python benchmarks/step_variants.py                    # bundled:mnist, fp32 and bf16, 3 rounds
+    python benchmarks/step_variants.py                    # bundled:mnist, fp32 (+ bf16), 3 rounds
     python benchmarks/step_variants.py --config bundled --rounds 5 --json runs/variants.json
 
 Variants (each switches one change off; "all" is the code as it is):
@@ -73,7 +73,8 @@ def time_variant(config: str, precision: str, name: str, warmup: int, steps: int
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="mnist", choices=sorted(speed.CONFIGS))
-    ap.add_argument("--precisions", default="fp32,bf16")
+    ap.add_argument("--precisions", default=None,
+                    help="default: fp32, plus bf16 where the CPU has bf16 instructions")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=16)
     ap.add_argument("--steps", type=int, default=64)
@@ -81,12 +82,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
     info = speed.machine("cpu")
+    precisions = (args.precisions or ("fp32,bf16" if info["cpu_bf16_flags"] else "fp32")).split(",")
     print(f"# {info['date']} -- {info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
           f"{torch.get_num_threads()} threads, config {args.config}, CPU bf16 flags: "
           f"{', '.join(info['cpu_bf16_flags']) or 'none'}, load average {info['load_average']}")
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.rounds):
-        for precision in args.precisions.split(","):
+        for precision in precisions:
             for name in VARIANTS:
                 if name == "strided-blur" and precision != "bf16":
                     continue

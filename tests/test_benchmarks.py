@@ -21,6 +21,21 @@ def test_speed_measures_one_bundled_step_through_the_real_loop():
     assert row["launches_per_step"] > 100 and row["compile"] == "off" and row["compile_s"] == 0
 
 
+def test_step_variants_times_every_variant_in_each_round(tmp_path):
+    out = tmp_path / "variants.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_variants.py"),
+                           "--config", "bundled", "--precisions", "fp32,bf16", "--rounds", "2",
+                           "--warmup", "1", "--steps", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    times = json.loads(out.read_text())["times"]
+    # the strided-blur variant differs only under bf16, so fp32 does not time it
+    assert sorted(times) == ["bf16/all", "bf16/separate-d", "bf16/strided-blur",
+                             "fp32/all", "fp32/separate-d"]
+    assert all(len(ts) == 2 and min(ts) > 0 for ts in times.values())
+    assert "| bf16 | strided-blur |" in done.stdout
+
+
 def test_quality_table_reprints_from_the_recorded_rows():
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--from",
                            str(ROOT / "docs" / "results-runs.jsonl")],

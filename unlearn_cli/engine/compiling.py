@@ -22,9 +22,10 @@ from torch import nn
 
 from unlearn_cli.errors import UnlearnError
 
-# Where `auto` compiles. CPU: the bundled default's step was not faster compiled on 2-core AMD
-# EPYC (docs/performance.md, "torch.compile"), and the compile time is then pure loss. CUDA:
-# not measured yet (benchmarks/gpu_check.sh runs the comparison); until it is, eager.
+# Where `auto` compiles. CPU: on 2-core AMD EPYC the default model's compiled step is no faster
+# than eager since D's batches are stacked (0.040 vs 0.037 s), and compiling costs ~67 s on a
+# first run (docs/performance.md, "torch.compile"): pure loss. CUDA: not measured yet
+# (benchmarks/gpu_check.sh runs the comparison); until it is, eager.
 AUTO_DEVICES: frozenset[str] = frozenset()
 MIN_STEPS = 200  # a stage shorter than this never pays its compilation back
 
