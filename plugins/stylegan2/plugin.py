@@ -122,7 +122,7 @@ class StyleGAN2Plugin:
 
     def discriminate_chunks(self, D, images, chunks: int):
         """D's logits for ``chunks`` stacked minibatches in one pass (each its own mbstd groups),
-        so the loop shows D reals and fakes together: a third of the launches on small models."""
+        so the loop shows D reals and fakes together: fewer, larger kernels (docs/performance.md)."""
         return D(images, chunks=chunks)
 
     def generator_regularizer(self, G, batch_size: int, step: int):
